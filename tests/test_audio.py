@@ -1,0 +1,440 @@
+"""jaxser.audio: every kind of good and bad file, built in tmp_path, plus real EmoDB files."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import re
+import struct
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from jaxser import audio
+
+SR = 16000
+
+
+def tone(freq: float, sr: int, n: int, amp: float = 0.5, phase: float = 0.0) -> np.ndarray:
+    return amp * np.sin(2 * np.pi * freq * np.arange(n) / sr + phase)
+
+
+def write(path, data, sr=SR, **kwargs):
+    sf.write(path, data, sr, **kwargs)
+    return path
+
+
+def fit_tone(y: np.ndarray, freq: float, sr: int) -> tuple[float, float, float]:
+    """Least-squares sine at ``freq``: (amplitude, phase in rad, residual RMS / tone RMS)."""
+    t = np.arange(len(y)) / sr
+    basis = np.stack([np.sin(2 * np.pi * freq * t), np.cos(2 * np.pi * freq * t)], axis=1)
+    (s, c), *_ = np.linalg.lstsq(basis, y.astype(np.float64), rcond=None)
+    amp = float(np.hypot(s, c))
+    resid = y - basis @ np.array([s, c])
+    return amp, float(np.arctan2(c, s)), float(np.sqrt(np.mean(resid**2)) / (amp / np.sqrt(2)))
+
+
+# --- good files ----------------------------------------------------------------------
+
+# (format, subtype, largest |error| allowed against the float64 source): the
+# quantisation step of each integer depth, exact for float, loose for lossy Vorbis
+# (checked on RMS there).
+FORMATS = [
+    ("WAV", "PCM_U8", 2**-7),
+    ("WAV", "PCM_16", 2**-15),
+    ("WAV", "PCM_24", 2**-23),
+    ("WAV", "PCM_32", 1e-7),
+    ("WAV", "FLOAT", 1e-7),
+    ("WAV", "DOUBLE", 1e-7),
+    ("FLAC", "PCM_16", 2**-15),
+    ("FLAC", "PCM_24", 2**-23),
+    ("OGG", "VORBIS", 0.01),
+]
+
+
+@pytest.mark.parametrize("fmt,subtype,tol", FORMATS, ids=[f"{f}-{s}" for f, s, _ in FORMATS])
+def test_reads_every_format_and_depth_as_float32_mono(tmp_path, fmt, subtype, tol):
+    x = tone(440, SR, 8000)
+    path = write(tmp_path / f"a.{fmt.lower()}", x, format=fmt, subtype=subtype)
+    y = audio.load(path)
+    assert y.dtype == np.float32 and y.shape == (8000,) and y.flags.c_contiguous
+    if subtype == "VORBIS":
+        assert np.sqrt(np.mean((y - x) ** 2)) < tol
+    else:
+        assert np.abs(y - x).max() <= tol
+
+
+@pytest.mark.parametrize(
+    "fmt,subtype", [("WAV", "PCM_U8"), ("WAV", "PCM_16"), ("WAV", "PCM_24"), ("WAV", "PCM_32"), ("FLAC", "PCM_24")]
+)
+def test_full_scale_integer_sources_land_in_unit_range(tmp_path, fmt, subtype):
+    full_scale = np.array([-(2**31), 2**31 - 1, 0, -(2**31), 2**31 - 1], np.int32)
+    path = write(tmp_path / f"a.{fmt.lower()}", full_scale, format=fmt, subtype=subtype)
+    y = audio.load(path)
+    assert y.min() == -1.0 and 0.99 < y.max() <= 1.0 and y[2] == 0.0
+
+
+def test_16k_int16_is_bit_exact_with_soundfile(tmp_path):
+    path = write(tmp_path / "a.wav", np.random.default_rng(0).integers(-32768, 32767, 5000, dtype=np.int16))
+    expected, _ = sf.read(path, dtype="float32")
+    np.testing.assert_array_equal(audio.load(path), expected)
+
+
+@pytest.mark.realdata
+def test_emodb_is_bit_exact_with_soundfile(emodb_dir):
+    paths = sorted(emodb_dir.glob("*.wav"))[:5]
+    assert len(paths) == 5
+    for path in paths:
+        expected, rate = sf.read(path, dtype="float32")
+        assert rate == SR
+        y = audio.load(path)
+        assert y.dtype == np.float32
+        np.testing.assert_array_equal(y, expected)
+
+
+@pytest.mark.realdata
+def test_load_folder_reads_all_of_emodb(emodb_dir):
+    clips, failures = audio.load_folder(emodb_dir)
+    assert failures == []
+    assert len(clips) == 535  # the original release (see the data README)
+    assert [p for p, _ in clips] == sorted(emodb_dir.glob("*.wav"))
+    assert all(1.0 < len(y) / SR < 9.5 for _, y in clips)  # README: 1.2-9.0 s
+
+
+@pytest.mark.parametrize("channels", [2, 6])
+def test_multichannel_is_averaged_or_kept(tmp_path, channels):
+    rng = np.random.default_rng(channels)
+    x = rng.uniform(-1, 1, (3000, channels)).astype(np.float32)
+    path = write(tmp_path / "multi.wav", x, subtype="FLOAT")
+    y = audio.load(path)
+    assert y.shape == (3000,) and y.dtype == np.float32
+    np.testing.assert_allclose(y, x.mean(axis=1), rtol=0, atol=1e-7)
+    kept = audio.load(path, mono=False)
+    assert kept.shape == (channels, 3000) and kept.flags.c_contiguous
+    np.testing.assert_array_equal(kept, x.T)
+
+
+def test_mono_false_on_a_mono_file_gives_one_row(tmp_path):
+    path = write(tmp_path / "a.wav", tone(440, SR, 400), subtype="FLOAT")
+    assert audio.load(path, mono=False).shape == (1, 400)
+
+
+# --- resampling ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("sr_in", [8000, 44100, 48000])
+def test_resampling_keeps_frequency_amplitude_and_timing(tmp_path, sr_in):
+    # A 1 kHz sine, 0.5 amplitude, with an odd length so the output length is rounded.
+    n = sr_in + 123
+    path = write(tmp_path / "tone.wav", tone(1000, sr_in, n), sr_in, subtype="PCM_16")
+    y = audio.load(path)
+    assert y.dtype == np.float32
+    assert len(y) == round(n * SR / sr_in)  # soxr's length: the rounded ratio (no ties here)
+    inner = slice(800, -800)  # 50 ms at each end, where the filter meets the file's edges
+    amp, phase, resid = fit_tone(y[inner], 1000, SR)
+    # Measured: |amp - 0.5| < 1e-5, phase < 1e-6 rad, residual < 5e-5 (16-bit noise).
+    assert amp == pytest.approx(0.5, rel=1e-3)
+    assert abs(phase) < 1e-3  # the slice starts 50 whole periods in: any delay shows here
+    assert resid < 1e-3  # any other frequency would leave most of the energy here
+
+
+@pytest.mark.parametrize("freq,sr_in", [(10000, 44100), (9000, 48000)])
+def test_resampling_removes_tones_above_the_new_nyquist(tmp_path, freq, sr_in):
+    # A plain decimator would alias these into the 0-8 kHz band; soxr filters them out.
+    path = write(tmp_path / "high.wav", tone(freq, sr_in, sr_in), sr_in, subtype="FLOAT")
+    y = audio.load(path)
+    assert np.sqrt(np.mean(y[800:-800] ** 2)) < 1e-4 * (0.5 / np.sqrt(2))  # measured ~7e-8
+
+
+def test_resampling_multichannel_kept(tmp_path):
+    x = np.stack([tone(1000, 48000, 4800), tone(500, 48000, 4800)], axis=1)
+    path = write(tmp_path / "st.wav", x, 48000, subtype="FLOAT")
+    y = audio.load(path, mono=False)
+    assert y.shape == (2, 1600)
+    assert fit_tone(y[0, 100:-100], 1000, SR)[2] < 1e-3
+    assert fit_tone(y[1, 100:-100], 500, SR)[2] < 1e-3
+
+
+def test_no_resampling_at_other_target_rates_when_rates_match(tmp_path):
+    x = tone(440, 22050, 2205).astype(np.float32)
+    path = write(tmp_path / "a.wav", x, 22050, subtype="FLOAT")
+    np.testing.assert_array_equal(audio.load(path, sr=22050), x)
+
+
+# --- bad files -----------------------------------------------------------------------
+
+
+def _good_wav_bytes(tmp_path) -> bytes:
+    return write(tmp_path / "good.wav", tone(440, SR, SR), subtype="PCM_16").read_bytes()
+
+
+def _raw(tmp_path, name, data: bytes):
+    path = tmp_path / name
+    path.write_bytes(data)
+    return path
+
+
+def _patched_wav(tmp_path, offset, fmt, value):
+    data = bytearray(_good_wav_bytes(tmp_path))
+    struct.pack_into(fmt, data, offset, value)  # offsets in the canonical 44-byte header
+    return _raw(tmp_path, "patched.wav", bytes(data))
+
+
+def _truncated(tmp_path, fmt, keep):
+    path = write(tmp_path / f"full.{fmt.lower()}", tone(440, SR, 3 * SR), format=fmt)
+    data = path.read_bytes()
+    return _raw(tmp_path, f"cut.{fmt.lower()}", data[: int(len(data) * keep)])
+
+
+def _with_nonfinite(tmp_path, value, subtype):
+    x = tone(440, SR, 1600)
+    x[[800, 1000]] = value
+    return write(tmp_path / "nf.wav", x, subtype=subtype)
+
+
+def _broken_link(tmp_path):
+    link = tmp_path / "link.wav"
+    link.symlink_to(tmp_path / "gone.wav")
+    return link
+
+
+def _folder(tmp_path):
+    (tmp_path / "d.wav").mkdir()
+    return tmp_path / "d.wav"
+
+
+# Each case builds a file and gives the pattern its reason must match.
+BAD_FILES = {
+    "missing": (lambda p: p / "nope.wav", r"^file not found$"),
+    "broken link": (_broken_link, r"^broken symbolic link to .*gone\.wav$"),
+    "directory": (_folder, r"^is a directory"),
+    "empty": (lambda p: _raw(p, "e.wav", b""), r"^empty file \(0 bytes\)$"),
+    "no frames": (lambda p: write(p / "z.wav", np.zeros(0), subtype="PCM_16"), r"^no audio frames$"),
+    "text": (lambda p: _raw(p, "t.wav", b"not audio at all\n" * 20), r"^not a recognised audio file \(libsndfile: "),
+    "riff only": (lambda p: _raw(p, "r.wav", b"RIFF"), r"^malformed or truncated WAV header \(libsndfile: "),
+    "header cut in fmt": (
+        lambda p: _raw(p, "h.wav", _good_wav_bytes(p)[:20]),
+        r"^malformed or truncated WAV header \(libsndfile: .*fmt",
+    ),
+    "header cut before data": (
+        lambda p: _raw(p, "h.wav", _good_wav_bytes(p)[:36]),
+        r"^malformed or truncated WAV header \(libsndfile: .*data",
+    ),
+    "rate 0 Hz": (lambda p: _patched_wav(p, 24, "<I", 0), r"^malformed or truncated WAV header \(libsndfile: "),
+    "0 channels": (lambda p: _patched_wav(p, 22, "<H", 0), r"^malformed or truncated WAV header \(.*[Cc]hannel"),
+    # libsndfile reads these as shorter audio without an error; load checks the size.
+    "wav data cut": (
+        lambda p: _raw(p, "c.wav", _good_wav_bytes(p)[: 44 + 10001]),
+        r"^truncated: its data chunk declares 32000 bytes but only 10001 are present$",
+    ),
+    "wav header only": (
+        lambda p: _raw(p, "c.wav", _good_wav_bytes(p)[:44]),
+        r"^truncated: its data chunk declares 32000 bytes but only 0 are present$",
+    ),
+    "flac cut": (lambda p: _truncated(p, "FLAC", 0.5), r"^cannot be decoded \(libsndfile: .*lost sync\)$"),
+    "flac header cut": (lambda p: _truncated(p, "FLAC", 0.001), r"^malformed or truncated FLAC header"),
+    "ogg cut early": (lambda p: _truncated(p, "OGG", 0.3), r"^malformed or truncated OGG header"),
+    # libsndfile finds no final granule in a cut Vorbis stream and reports 0 frames.
+    "ogg cut late": (lambda p: _truncated(p, "OGG", 0.95), r"^no audio frames \(an Ogg Vorbis file .*truncated\)$"),
+    "nan": (
+        lambda p: _with_nonfinite(p, np.nan, "FLOAT"),
+        r"^non-finite samples \(NaN or Inf\) in 2 frame\(s\), the first at 0\.050 s$",
+    ),
+    "inf": (lambda p: _with_nonfinite(p, -np.inf, "DOUBLE"), r"^non-finite samples .* 2 frame\(s\)"),
+    "beyond float32": (lambda p: _with_nonfinite(p, 1e300, "DOUBLE"), r"^non-finite samples"),
+    "too short for the target rate": (
+        lambda p: write(p / "one.wav", np.full(1, 0.5), 48000, subtype="FLOAT"),
+        r"^1 frame\(s\) at 48000 Hz give no samples at 16000 Hz$",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_FILES))
+def test_bad_files_raise_audio_error_with_reason(tmp_path, case):
+    make, pattern = BAD_FILES[case]
+    path = make(tmp_path)
+    with pytest.raises(audio.AudioError) as info:
+        audio.load(path)
+    err = info.value
+    assert not isinstance(err, (RuntimeError, OSError))  # nothing raw leaks
+    assert err.path == str(path)
+    assert re.search(pattern, err.reason), err.reason
+    assert str(err).startswith(f"{path}: {err.reason}")
+    if err.fix:
+        assert str(err).endswith(err.fix)
+
+
+@pytest.mark.parametrize("declared", [0xFFFFFFFF, 0x7FFFF000])
+def test_streaming_placeholder_sizes_are_not_truncation(tmp_path, declared):
+    # Writers that cannot seek back leave "unknown length" in the RIFF and data sizes;
+    # libsndfile then reads to the end of the file, and so must load.
+    x = tone(440, SR, 1600)
+    data = bytearray(write(tmp_path / "a.wav", x, subtype="PCM_16").read_bytes())
+    at = data.index(b"data")
+    data[4:8] = data[at + 4 : at + 8] = struct.pack("<I", declared)
+    path = _raw(tmp_path, "streamed.wav", bytes(data))
+    np.testing.assert_allclose(audio.load(path), x, atol=2**-15)
+
+
+def test_short_decode_is_reported(tmp_path, monkeypatch):
+    # libsndfile 1.2.2 either decodes every frame its header counts or fails; soundfile
+    # would return a shorter array without an error, so load checks the count.
+    path = write(tmp_path / "a.flac", tone(440, SR, 1600), format="FLAC")
+    read = sf.SoundFile.read
+    monkeypatch.setattr(sf.SoundFile, "read", lambda self, *a, **k: read(self, *a, **k)[:-10])
+    with pytest.raises(audio.AudioError, match=r"truncated: decoded 1590 of the 1600 frames in its header\. "):
+        audio.load(path)
+
+
+def test_unreadable_file(tmp_path):
+    path = write(tmp_path / "locked.wav", tone(440, SR, 1600), subtype="PCM_16")
+    expected = audio.load(path)
+    path.chmod(0)
+    try:
+        try:
+            path.open("rb").close()
+            readable = True  # root (as in many containers) reads it despite mode 000
+        except PermissionError:
+            readable = False
+        if readable:
+            np.testing.assert_array_equal(audio.load(path), expected)
+        else:
+            with pytest.raises(audio.AudioError, match="permission denied") as info:
+                audio.load(path)
+            assert "chmod" in info.value.fix
+    finally:
+        path.chmod(0o644)
+
+
+def test_min_duration(tmp_path):
+    path = write(tmp_path / "quarter.wav", tone(440, SR, 4000), subtype="PCM_16")  # 0.25 s
+    assert audio.load(path, min_duration=0.25).shape == (4000,)
+    with pytest.raises(audio.AudioError, match=r"0\.250 s long, shorter than min_duration=0\.3 s"):
+        audio.load(path, min_duration=0.3)
+    # The duration is that of the file, not of the resampled clip.
+    path48 = write(tmp_path / "q48.wav", tone(440, 48000, 12000), 48000, subtype="PCM_16")
+    assert audio.load(path48, min_duration=0.25).shape == (4000,)
+
+
+@pytest.mark.parametrize("kwargs", [{"sr": 0}, {"sr": -16000}, {"sr": 16000.5}, {"sr": True}, {"min_duration": -1}])
+def test_invalid_arguments_raise_value_error(tmp_path, kwargs):
+    path = write(tmp_path / "a.wav", tone(440, SR, 160), subtype="PCM_16")
+    with pytest.raises(ValueError, match="sr must be|min_duration must be"):
+        audio.load(path, **kwargs)
+
+
+def test_numpy_integer_rate_accepted(tmp_path):
+    path = write(tmp_path / "a.wav", tone(440, SR, 160), subtype="PCM_16")
+    assert audio.load(path, sr=np.int64(8000)).shape == (80,)
+
+
+def test_audio_error_pickles_and_formats():
+    err = audio.AudioError("x/a.wav", "empty file (0 bytes)", "Re-export it")
+    assert str(err) == "x/a.wav: empty file (0 bytes). Re-export it"
+    assert str(audio.AudioError("b.wav", "file not found")) == "b.wav: file not found"
+    back = pickle.loads(pickle.dumps(err))
+    assert (back.path, back.reason, back.fix, str(back)) == (err.path, err.reason, err.fix, str(err))
+
+
+# --- info ----------------------------------------------------------------------------
+
+
+def test_info_reads_the_header(tmp_path):
+    path = write(tmp_path / "a.flac", np.zeros((44100 // 2, 2)), 44100, subtype="PCM_24")
+    meta = audio.info(path)
+    assert meta == audio.AudioInfo(str(path), 44100, 2, 22050, "FLAC", "PCM_24")
+    assert meta.duration == 0.5
+
+
+def test_info_does_not_decode_and_still_rejects_non_audio(tmp_path):
+    # NaN samples are a decoding-time problem: info describes the file, load rejects it.
+    nan = _with_nonfinite(tmp_path, np.nan, "FLOAT")
+    assert audio.info(nan).frames == 1600
+    with pytest.raises(audio.AudioError, match="not a recognised audio file"):
+        audio.info(_raw(tmp_path, "t.wav", b"hello" * 10))
+
+
+# --- many files ----------------------------------------------------------------------
+
+
+def test_load_many_keeps_order_and_reports_every_failure(tmp_path):
+    good = [write(tmp_path / f"g{i}.wav", tone(200 * (i + 1), SR, 1600 * (i + 1)), subtype="PCM_16") for i in range(3)]
+    empty = _raw(tmp_path, "empty.wav", b"")
+    text = _raw(tmp_path, "text.wav", b"text " * 40)
+    missing = tmp_path / "missing.wav"
+    paths = [good[2], empty, good[0], missing, text, str(good[1])]
+    clips, failures = audio.load_many(paths)
+    assert [p for p, _ in clips] == [good[2], good[0], str(good[1])]  # input order, paths as given
+    assert [len(y) for _, y in clips] == [4800, 1600, 3200]
+    np.testing.assert_array_equal(clips[1][1], audio.load(good[0]))
+    assert [p for p, _ in failures] == [empty, missing, text]
+    assert [r.split(" (")[0] for _, r in failures] == ["empty file", "file not found", "not a recognised audio file"]
+
+
+def test_load_many_forwards_options(tmp_path):
+    short = write(tmp_path / "short.wav", tone(440, SR, 800), subtype="PCM_16")
+    longer = write(tmp_path / "long.wav", np.zeros((16000, 2)), 32000, subtype="PCM_16")
+    clips, failures = audio.load_many([short, longer], sr=8000, min_duration=0.1, mono=False)
+    assert [(p, y.shape) for p, y in clips] == [(longer, (2, 4000))]
+    assert failures == [(short, "0.050 s long, shorter than min_duration=0.1 s")]
+
+
+@pytest.fixture
+def tree(tmp_path):
+    """A folder of good, bad, hidden and non-audio files, nested two levels deep."""
+    root = tmp_path / "corpus"
+    (root / "b" / "deep").mkdir(parents=True)
+    (root / "a").mkdir()
+    (root / ".cache").mkdir()
+    x = tone(440, SR, 1600)
+    write(root / "z.wav", x, subtype="PCM_16")
+    write(root / "a" / "1.flac", x, format="FLAC")
+    write(root / "a" / "2.OGG", x, format="OGG")
+    write(root / "b" / "deep" / "3.WAV", x, 44100, subtype="PCM_24")
+    write(root / ".cache" / "hidden.wav", x)
+    _raw(root, "._z.wav", b"\x00\x05\x16\x07 macOS resource fork")
+    _raw(root, "notes.txt", b"not audio")
+    _raw(root / "b", "broken.wav", b"RIFF....WAVEjunk")
+    _raw(root / "a", "empty.flac", b"")
+    write(root / "b" / "clip.aiff", x, format="AIFF")
+    return root
+
+
+def test_load_folder_recursive(tree):
+    clips, failures = audio.load_folder(tree)
+    assert [p.relative_to(tree).as_posix() for p, _ in clips] == ["a/1.flac", "a/2.OGG", "b/deep/3.WAV", "z.wav"]
+    assert all(y.dtype == np.float32 and y.ndim == 1 for _, y in clips)
+    assert len(clips[2][1]) == round(1600 * SR / 44100)
+    assert [(p.relative_to(tree).as_posix(), r.split(" (")[0]) for p, r in failures] == [
+        ("a/empty.flac", "empty file"),
+        ("b/broken.wav", "malformed or truncated WAV header"),
+    ]
+
+
+def test_load_folder_options_and_errors(tree):
+    clips, failures = audio.load_folder(tree, recursive=False)
+    assert [p.name for p, _ in clips] == ["z.wav"] and failures == []
+    clips, failures = audio.load_folder(tree, extensions="aiff", sr=8000)  # a bare string, no dot
+    assert [(p.name, y.shape) for p, y in clips] == [("clip.aiff", (800,))]
+    assert audio.list_files(tree, extensions=[".txt"]) == [tree / "notes.txt"]
+    with pytest.raises(FileNotFoundError, match="folder not found"):
+        audio.load_folder(tree / "nope")
+    with pytest.raises(NotADirectoryError, match="use jaxser.audio.load"):
+        audio.load_folder(tree / "z.wav")
+    with pytest.raises(ValueError, match="extensions is empty"):
+        audio.list_files(tree, extensions=())
+
+
+def test_list_files_keeps_links_to_files_but_does_not_follow_folder_links(tree):
+    os.symlink(tree / "z.wav", tree / "link.wav")
+    os.symlink(tree / "a", tree / "b" / "loop")
+    assert [p.relative_to(tree).as_posix() for p in audio.list_files(tree)] == [
+        "a/1.flac",
+        "a/2.OGG",
+        "a/empty.flac",
+        "b/broken.wav",
+        "b/deep/3.WAV",
+        "link.wav",
+        "z.wav",
+    ]
