@@ -1,0 +1,1 @@
+"""Tests of jaxser.data; fixtures.py builds small corpus trees for them."""
