@@ -34,25 +34,23 @@ def data_root() -> pathlib.Path:
     return root
 
 
+def _corpus(root: pathlib.Path, name: str) -> pathlib.Path:
+    path = root / name
+    if not path.is_dir():
+        pytest.fail(f"{path} missing: JAXSER_DATA must hold {name}/")
+    return path
+
+
 @pytest.fixture(scope="session")
 def emodb_dir(data_root) -> pathlib.Path:
-    path = data_root / "emodb"
-    if not path.is_dir():
-        pytest.fail(f"{path} missing: JAXSER_DATA must hold emodb/")
-    return path
+    return _corpus(data_root, "emodb")
 
 
 @pytest.fixture(scope="session")
 def casia_dir(data_root) -> pathlib.Path:
-    path = data_root / "casia"
-    if not path.is_dir():
-        pytest.fail(f"{path} missing: JAXSER_DATA must hold casia/")
-    return path
+    return _corpus(data_root, "casia")
 
 
 @pytest.fixture(scope="session")
 def noise_dir(data_root) -> pathlib.Path:
-    path = data_root / "noise"
-    if not path.is_dir():
-        pytest.fail(f"{path} missing: JAXSER_DATA must hold noise/")
-    return path
+    return _corpus(data_root, "noise")
