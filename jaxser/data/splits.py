@@ -180,7 +180,11 @@ def _speakers_of(cols: _Columns, positions: np.ndarray) -> tuple[str, ...]:
 
 def _make_fold(name, cols, train, test, *, validation, seed, fold_index, speaker_independent) -> Fold:
     train, val, mode = _carve_validation(cols, np.sort(train), validation, seed, fold_index, speaker_independent=speaker_independent)
-    test = np.sort(test)
+    return _checked_fold(name, cols, train, val, np.sort(test), speaker_independent=speaker_independent, val_mode=mode)
+
+
+def _checked_fold(name, cols, train, val, test, *, speaker_independent, val_mode) -> Fold:
+    """A Fold from row indices into ``cols``, after the partition and leakage check."""
     fold = Fold(
         name=name,
         train_ids=tuple(cols.ids[train].tolist()),
@@ -190,7 +194,7 @@ def _make_fold(name, cols, train, test, *, validation, seed, fold_index, speaker
         train_speakers=_speakers_of(cols, train),
         val_speakers=_speakers_of(cols, val),
         test_speakers=_speakers_of(cols, test),
-        val_mode=mode,
+        val_mode=val_mode,
     )
     _check(fold, cols)
     return fold
@@ -359,19 +363,8 @@ def fixed_speakers(
     if val_speakers is None:
         return _make_fold(name, cols, train, test, validation=validation, seed=seed, fold_index=0, speaker_independent=True)
     val = np.flatnonzero(np.isin(cols.speakers, sorted(val_set)))
-    fold = Fold(
-        name=name,
-        train_ids=tuple(cols.ids[train].tolist()),
-        val_ids=tuple(cols.ids[val].tolist()),
-        test_ids=tuple(cols.ids[test].tolist()),
-        speaker_independent=True,
-        train_speakers=_speakers_of(cols, train),
-        val_speakers=_speakers_of(cols, val),
-        test_speakers=_speakers_of(cols, test),
-        val_mode="speakers" if len(val) else "none",
-    )
-    _check(fold, cols)
-    return fold
+    mode = "speakers" if len(val) else "none"
+    return _checked_fold(name, cols, train, val, test, speaker_independent=True, val_mode=mode)
 
 
 def id_filter(ids: Iterable[str]) -> Callable[[Mapping[str, Any]], Any]:

@@ -52,7 +52,7 @@ _FULL_LAYOUT = f"""\
   emotions {", ".join(LABELS)} (`normal` accepted for neutral)"""
 
 
-class Casia(tfds.core.GeneratorBasedBuilder):
+class Casia(common.ManualCorpusBuilder):
     """CASIA: Mandarin acted emotional speech, 4 speakers, 6 emotions."""
 
     name = "casia"
@@ -85,13 +85,8 @@ encoding: unzip with `unzip -O GBK` and keep the names above.)
             citation="CASIA Chinese Emotional Speech Corpus, Institute of Automation, Chinese Academy of Sciences.",
         )
 
-    def _split_generators(self, dl_manager):
-        root = common.manual_root(dl_manager, self.name)
-        items, problems = scan(root, full=self.builder_config.name == "full")
-        return {"train": self._generate_examples(items, problems)}
-
-    def _generate_examples(self, items, problems):
-        return common.generate_examples(self.name, items, problems)
+    def _scan(self, root):
+        return scan(root, full=self.builder_config.name == "full")
 
 
 def scan(root: pathlib.Path, full: bool) -> tuple[list[common.Item], list[common.Problem]]:

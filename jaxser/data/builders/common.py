@@ -16,6 +16,8 @@ import pathlib
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+import tensorflow_datasets as tfds
+
 from jaxser import audio
 from jaxser.data.schema import SAMPLE_RATE, to_int16
 
@@ -107,3 +109,25 @@ def wav_files(folder: pathlib.Path) -> list[pathlib.Path]:
     return sorted(
         p for p in folder.iterdir() if p.suffix.lower() == ".wav" and not p.name.startswith(".") and not p.is_dir()
     )
+
+
+class ManualCorpusBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
+    """A corpus read from ``manual_dir`` into one ``train`` split.
+
+    Subclasses give ``_info`` and ``_scan(root) -> (items, problems)``; reading the
+    audio and reporting bad files is shared.
+    """
+
+    def _scan(self, root: pathlib.Path) -> tuple[list[Item], list[Problem]]:
+        raise NotImplementedError
+
+    def _report_name(self) -> str:
+        """How the bad-file warning names this corpus."""
+        return self.name
+
+    def _split_generators(self, dl_manager):
+        items, problems = self._scan(manual_root(dl_manager, self.name))
+        return {"train": self._generate_examples(items, problems)}
+
+    def _generate_examples(self, items, problems):
+        return generate_examples(self._report_name(), items, problems)

@@ -40,7 +40,7 @@ or
   <manual_dir>/03a01Fa.wav, ...       (the 535 wav files directly)"""
 
 
-class Emodb(tfds.core.GeneratorBasedBuilder):
+class Emodb(common.ManualCorpusBuilder):
     """EmoDB: 535 acted German utterances, 7 emotions, 10 speakers."""
 
     name = "emodb"
@@ -62,13 +62,8 @@ and unzip it. Point manual_dir at the unzipped folder:
             citation="Burkhardt et al., A database of German emotional speech, Interspeech 2005.",
         )
 
-    def _split_generators(self, dl_manager):
-        root = common.manual_root(dl_manager, self.name)
-        items, problems = scan(root)
-        return {"train": self._generate_examples(items, problems)}
-
-    def _generate_examples(self, items, problems):
-        return common.generate_examples(self.name, items, problems)
+    def _scan(self, root):
+        return scan(root)
 
 
 def scan(root: pathlib.Path) -> tuple[list[common.Item], list[common.Problem]]:

@@ -90,7 +90,7 @@ class Turn:
     vad: tuple[float, float, float]
 
 
-class Iemocap(tfds.core.GeneratorBasedBuilder):
+class Iemocap(common.ManualCorpusBuilder):
     """IEMOCAP: 5 sessions of English dyadic acted speech, categorical and VAD labels."""
 
     name = "iemocap"
@@ -128,13 +128,11 @@ IEMOCAP_full_release (or at IEMOCAP_full_release itself):
             citation="Busso et al., IEMOCAP: Interactive emotional dyadic motion capture database, LREC 2008.",
         )
 
-    def _split_generators(self, dl_manager):
-        root = common.manual_root(dl_manager, self.name)
-        items, problems = scan(root, self.builder_config.label_map)
-        return {"train": self._generate_examples(items, problems)}
+    def _scan(self, root):
+        return scan(root, self.builder_config.label_map)
 
-    def _generate_examples(self, items, problems):
-        return common.generate_examples(f"{self.name} ({self.builder_config.name})", items, problems)
+    def _report_name(self) -> str:
+        return f"{self.name} ({self.builder_config.name})"
 
 
 def release_root(root: pathlib.Path) -> pathlib.Path:

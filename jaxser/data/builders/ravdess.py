@@ -41,7 +41,7 @@ or
   <manual_dir>/{PARENT}/Actor_01/... (the folder of Audio_Speech_Actors_01-24.zip)"""
 
 
-class Ravdess(tfds.core.GeneratorBasedBuilder):
+class Ravdess(common.ManualCorpusBuilder):
     """RAVDESS speech: 24 North-American actors, 8 emotions, resampled to 16 kHz."""
 
     name = "ravdess"
@@ -70,13 +70,8 @@ Download Audio_Speech_Actors_01-24.zip from https://zenodo.org/record/1188976 (C
             ),
         )
 
-    def _split_generators(self, dl_manager):
-        root = common.manual_root(dl_manager, self.name)
-        items, problems = scan(root)
-        return {"train": self._generate_examples(items, problems)}
-
-    def _generate_examples(self, items, problems):
-        return common.generate_examples(self.name, items, problems)
+    def _scan(self, root):
+        return scan(root)
 
 
 def actor_dirs(root: pathlib.Path) -> list[pathlib.Path]:
