@@ -17,9 +17,9 @@ audio      float32 [B, L]   waveform ``int16 / 32768`` in [-1, 1), zero-padded
 length     int32 [B]        valid samples of ``audio`` (the rest is padding)
 label      int32 [B]        class index
 mask       float32 [B]      example weight: 1 for real examples, 0 for padding
-utterance  int32 [B]        chunks only: index of the chunk's utterance in the
+utterance  int32 [B]        evaluation only: index of the row's utterance in the
                             evaluated dataset (-1 for padding)
-start      int32 [B]        chunks only: the chunk's first sample in its utterance
+start      int32 [B]        evaluation only: the row's first sample in its utterance
 id         string [B]       example id    (host only: bookkeeping, never to device)
 speaker    string [B]       speaker       (host only)
 ========== ================ ===================================================
@@ -302,7 +302,7 @@ def train_dataset(
     return _finish(batches, config)
 
 
-def _pad_example(example: Mapping[str, tf.Tensor], size: int) -> dict[str, tf.Tensor]:
+def _pad_example(utterance: tf.Tensor, example: Mapping[str, tf.Tensor], size: int) -> dict[str, tf.Tensor]:
     audio = example["audio"]
     n = tf.shape(audio)[0]
     too_long = tf.debugging.Assert(
@@ -317,7 +317,14 @@ def _pad_example(example: Mapping[str, tf.Tensor], size: int) -> dict[str, tf.Te
     )
     with tf.control_dependencies([too_long]):
         window, length = fit_length(audio, size)
-    return {"audio": _to_float(window), "length": length, "mask": tf.constant(1.0), **_fields(example)}
+    return {
+        "audio": _to_float(window),
+        "length": length,
+        "mask": tf.constant(1.0),
+        "utterance": tf.cast(utterance, tf.int32),
+        "start": tf.constant(0, tf.int32),
+        **_fields(example),
+    }
 
 
 def _chunk_example(utterance: tf.Tensor, example: Mapping[str, tf.Tensor], size: int, hop: int) -> dict[str, tf.Tensor]:
@@ -365,7 +372,9 @@ def eval_dataset(
     examples = _examples(dataset, config)
     if config.eval_mode == "pad":
         size = config.eval_samples
-        rows = examples.map(lambda example: _pad_example(example, size), num_parallel_calls=tf.data.AUTOTUNE)
+        rows = examples.enumerate().map(
+            lambda i, example: _pad_example(i, example, size), num_parallel_calls=tf.data.AUTOTUNE
+        )
     else:
         size, hop = config.chunk_samples, config.hop_samples
         rows = (

@@ -1,0 +1,192 @@
+"""PNG figures: confusion matrices and training curves.
+
+matplotlib is imported inside the functions so ``import jaxser`` stays fast, and the
+figures are drawn on an explicit Agg canvas (no pyplot): no global backend switch, no
+display needed, safe from any thread of a training run. Files are written to a temp
+file and renamed, so a killed run never leaves a truncated PNG; the image size is
+exactly ``figsize * dpi`` pixels (no tight bounding box).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import pathlib
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+SPLITS = ("train", "val", "test")
+
+
+def _save(fig, path) -> pathlib.Path:
+    """Render ``fig`` through Agg to ``path`` atomically (temp file in the same folder + rename)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(fig)
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
+    try:
+        with open(tmp, "xb") as f:  # not mkstemp: keep the umask's permissions, not 0600
+            fig.savefig(f, format="png", dpi=fig.dpi)
+        os.replace(tmp, path)
+    except BaseException:
+        pathlib.Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def confusion_figsize(num_classes: int) -> tuple[float, float]:
+    """Figure size in inches for K classes: grows with K so 11 classes stay readable."""
+    side = max(4.5, 0.75 * num_classes + 2.5)
+    return (side + 1.0, side)  # extra width for the colour bar
+
+
+def confusion_matrix_png(
+    confusion,
+    class_names: Sequence[str],
+    path,
+    *,
+    normalize: bool = True,
+    title: str | None = None,
+    dpi: int = 100,
+) -> pathlib.Path:
+    """Plot a ``[K, K]`` confusion matrix (rows = true class) to a PNG; returns the path.
+
+    With ``normalize`` the cells are coloured and labelled by row percentage (the
+    class's recall on the diagonal) with the count underneath; rows with no examples
+    show "–". Without it, colour and label are counts. Raises ValueError when the
+    matrix is not square or does not match ``class_names``.
+    """
+    from matplotlib.figure import Figure
+
+    c = np.asarray(confusion)
+    k = len(class_names)
+    if c.ndim != 2 or c.shape[0] != c.shape[1]:
+        raise ValueError(f"confusion must be a square [K, K] matrix, got shape {c.shape}")
+    if c.shape[0] != k:
+        raise ValueError(f"confusion is {c.shape[0]}x{c.shape[1]} but {k} class names were given: {list(class_names)}")
+    if k == 0:
+        raise ValueError("confusion has no classes")
+    c = c.astype(np.float64)
+    rows = c.sum(axis=1, keepdims=True)
+    pct = np.divide(100.0 * c, rows, out=np.zeros_like(c), where=rows > 0)
+    shown = pct if normalize else c
+
+    fig = Figure(figsize=confusion_figsize(k), dpi=dpi, layout="constrained")
+    ax = fig.add_subplot()
+    vmax = 100.0 if normalize else max(float(c.max()), 1.0)
+    im = ax.imshow(shown, cmap="Blues", vmin=0.0, vmax=vmax, interpolation="nearest")
+    bar = fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    bar.set_label("% of true class" if normalize else "count")
+    fontsize = 10 if k <= 6 else 9 if k <= 9 else 8
+    for i in range(k):
+        for j in range(k):
+            if normalize:
+                text = f"{pct[i, j]:.1f}%\n({int(c[i, j])})" if rows[i, 0] > 0 else "–"
+            else:
+                text = f"{int(c[i, j])}"
+            dark = shown[i, j] > 0.6 * vmax
+            ax.text(j, i, text, ha="center", va="center", fontsize=fontsize, color="white" if dark else "black")
+    ax.set_xticks(range(k), [str(n) for n in class_names], rotation=45, ha="right", rotation_mode="anchor")
+    ax.set_yticks(range(k), [str(n) for n in class_names])
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    n = int(c.sum())
+    ax.set_title(title or f"Confusion matrix ({'row %, ' if normalize else ''}n = {n})")
+    return _save(fig, path)
+
+
+def _read_jsonl(path) -> list[dict]:
+    records = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            line = line.strip()
+            if line:
+                records.append(json.loads(line))
+    return records
+
+
+def _number(value) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
+        return None
+    return float(value)
+
+
+def _series(records: Sequence[Mapping[str, Any]], metric: str, x_key: str) -> dict[str, list[tuple[float, float]]]:
+    """Points of one metric, keyed by line label (the split, or the metric's name if none)."""
+    prefix, _, rest = metric.partition("_")
+    split_metric = prefix in SPLITS and rest
+    lines: dict[str, list[tuple[float, float]]] = {}
+    for r in records:
+        x = _number(r.get(x_key))
+        if x is None:
+            continue
+        split = r.get("split")
+        if metric in r:  # flat "val_wa" keys join the "val" line of split-tagged records
+            y, label = _number(r[metric]), str(split) if split else prefix if split_metric else metric
+        elif split_metric and split == prefix and rest in r:
+            y, label = _number(r[rest]), prefix
+        else:
+            continue
+        if y is not None:
+            lines.setdefault(label, []).append((x, y))
+    return lines
+
+
+def training_curves_png(
+    records: Iterable[Mapping[str, Any]] | str | os.PathLike,
+    path,
+    *,
+    metrics: Sequence[str] = ("loss", "train_accuracy", "val_wa", "val_ua"),
+    x: str = "step",
+    dpi: int = 100,
+) -> pathlib.Path:
+    """Plot training curves, one panel per metric that has data; returns the PNG path.
+
+    ``records``: dicts as in the trainer's JSON-lines log, or the path of such a file
+    (one JSON object per line). Each record needs the x key (``x``: ``"step"``, or
+    ``"epoch"``) and may carry ``"split"`` (``"train"``, ``"val"``, ``"test"``) plus
+    numeric metric values, e.g. ``{"step": 100, "epoch": 1.0, "split": "val", "loss":
+    0.9, "wa": 0.61, "ua": 0.58}``. A name in ``metrics`` is looked up two ways:
+
+    * as a key of the record: ``"loss"`` draws one line per split found (train and val
+      loss on one panel); flat logs with keys like ``"val_wa"`` work too;
+    * as ``"<split>_<key>"``: ``"val_wa"`` is ``"wa"`` of records with split ``"val"``,
+      ``"train_accuracy"`` is ``"accuracy"`` of train records.
+
+    Metrics with no numeric values, records without the x key and non-numeric values
+    (``None``, strings, lists) are skipped; with nothing to plot the PNG says so
+    instead of failing, so the trainer can always call this.
+    """
+    from matplotlib.figure import Figure
+
+    if isinstance(records, (str, os.PathLike)):
+        records = _read_jsonl(records)
+    records = [r for r in records if isinstance(r, Mapping)]
+    panels = [(m, s) for m in metrics if (s := _series(records, m, x))]
+
+    ncols = min(2, max(len(panels), 1))
+    nrows = max(1, math.ceil(len(panels) / ncols))
+    fig = Figure(figsize=(5.0 * ncols, 3.2 * nrows), dpi=dpi, layout="constrained")
+    if not panels:
+        ax = fig.add_subplot()
+        ax.set_axis_off()
+        ax.text(0.5, 0.5, f"no values for {', '.join(metrics)}", ha="center", va="center")
+        return _save(fig, path)
+    for idx, (metric, lines) in enumerate(panels):
+        ax = fig.add_subplot(nrows, ncols, idx + 1)
+        for label, points in lines.items():
+            points.sort()
+            xs, ys = zip(*points)
+            ax.plot(xs, ys, marker="o" if len(points) < 30 else None, markersize=3, label=label)
+        ax.set_title(metric)
+        ax.set_xlabel(x)
+        ax.grid(True, alpha=0.3)
+        if len(lines) > 1:
+            ax.legend(fontsize=8)
+    return _save(fig, path)
