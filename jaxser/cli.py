@@ -1,6 +1,11 @@
 """The ``jaxser`` command: a thin layer over the library.
 
-    jaxser demo                                   # synthetic corpus, no download
+    jaxser demo                                          # train + evaluate on the built-in corpus
+    jaxser train --config configs/zhao2019_cnn2d_emodb.py --workdir runs/x [--config.train.epochs=3]
+    jaxser evaluate --workdir runs/x
+    jaxser predict --checkpoint runs/x a.wav folder/ [--format json|csv]
+    jaxser cv --config configs/zhao2019_cnn2d_emodb.py --workdir runs/loso
+    jaxser bench --config configs/zhao2019_cnn2d_emodb.py
     jaxser summary --dataset emodb --manual-dir ../shared/data/emodb
 """
 
@@ -11,16 +16,21 @@ import contextlib
 import json
 import os
 import pathlib
+import shlex
 import sys
 
 DEFAULT_DATA_DIR = pathlib.Path(os.environ.get("JAXSER_TFDS_DIR", "~/.cache/jaxser/tensorflow_datasets")).expanduser()
+COMPILE_CACHE = pathlib.Path("~/.cache/jaxser/jax_compilation_cache").expanduser()
+
+
+class UsageError(ValueError):
+    pass
 
 
 def _summary(dataset: str, manual_dir, data_dir, config, as_json: bool, batch_size: int) -> int:
     from jaxser import corpus_summary
     from jaxser import data
 
-    # TFDS reports its build on stdout; keep stdout for our result (``--json`` pipes).
     with contextlib.redirect_stdout(sys.stderr):
         corpus = data.builder(dataset, data_dir, config=config, manual_dir=manual_dir, download_and_prepare=True)
     ds = corpus.as_dataset(split="train")
@@ -30,24 +40,119 @@ def _summary(dataset: str, manual_dir, data_dir, config, as_json: bool, batch_si
     return 0
 
 
+def _load_config(args, overrides):
+    from jaxser import config as config_lib
+
+    return config_lib.load(args.config, overrides)
+
+
+def _format_eval(result: dict) -> str:
+    lines = [
+        f"{result['config']} on {result['corpus']}, fold {result['fold']} ({result['part']} speakers: "
+        f"{', '.join(result['speakers'])}; checkpoint {result['checkpoint']} at step {result['checkpoint_step']})",
+        f"WA {100 * result['wa']:.2f}%   UA {100 * result['ua']:.2f}%   ({result['total']} utterances)",
+        "",
+        f"{'class':<12} {'n':>5} {'recall':>8}",
+    ]
+    for name, n in result["counts"].items():
+        recall = result["per_class_recall"].get(name)
+        lines.append(f"{name:<12} {n:>5} {'-' if recall is None else f'{100 * recall:.1f}%':>8}")
+    return "\n".join(lines)
+
+
+def _train_and_evaluate(config, workdir: pathlib.Path, as_json: bool) -> int:
+    from jaxser import evaluate
+    from jaxser.train import supervised
+
+    with contextlib.redirect_stdout(sys.stderr):  # TFDS reports builds on stdout
+        _, summary = supervised.Trainer(config, workdir).fit()
+        result = evaluate.evaluate_workdir(workdir)
+    result["train"] = summary
+    print(json.dumps(result, indent=1) if as_json else _format_eval(result) + f"\n\nrun: {workdir}")
+    return 0
+
+
+def _predict(args) -> int:
+    from jaxser import audio
+    from jaxser.predict import Predictor
+
+    predictor = Predictor.from_checkpoint(args.checkpoint, which=args.which)
+    paths = []
+    for item in args.paths:
+        p = pathlib.Path(item)
+        paths.extend(audio.list_files(p) if p.is_dir() else [p])
+    loaded, failures = audio.load_many(paths, sr=predictor.sample_rate)
+    for path, reason in failures:
+        print(f"jaxser predict: skipped {path}: {reason}", file=sys.stderr)
+    if not loaded:
+        print("jaxser predict: error: no input could be read", file=sys.stderr)
+        return 1
+    predictions = predictor.predict_arrays([clip for _, clip in loaded], [str(path) for path, _ in loaded])
+    names = predictor.class_names
+    if args.format == "json":
+        print(json.dumps([{"file": p.source, "label": p.label, "probabilities": p.probabilities,
+                           "seconds": p.seconds} for p in predictions], indent=1))
+    elif args.format == "csv":
+        import csv
+
+        out = csv.writer(sys.stdout)
+        out.writerow(["file", "label", *names, "seconds"])
+        for p in predictions:
+            out.writerow([p.source, p.label, *[f"{p.probabilities[n]:.4f}" for n in names], f"{p.seconds:.2f}"])
+    else:
+        width = max(len(p.source) for p in predictions)
+        print(f"{'file':<{width}}  {'label':<10} " + " ".join(f"{n[:8]:>8}" for n in names))
+        for p in predictions:
+            print(f"{p.source:<{width}}  {p.label:<10} " + " ".join(f"{p.probabilities[n]:>8.3f}" for n in names))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="jaxser", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="jaxser", description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Config fields are overridden with --config.SECTION.FIELD=VALUE after the command.",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
-    def common(p):
-        p.add_argument("--data-dir", type=pathlib.Path, default=DEFAULT_DATA_DIR, help="where TFDS builds corpora")
-        p.add_argument("--batch-size", type=int, default=32)
-        p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    demo = sub.add_parser("demo", help="train and evaluate a small model on the built-in synthetic corpus")
+    demo.add_argument("--size", default="default", choices=["default", "tiny"], help="synthetic corpus size")
+    demo.add_argument("--workdir", type=pathlib.Path, default=pathlib.Path("runs/demo"))
+    demo.add_argument("--json", action="store_true")
 
-    demo = sub.add_parser("demo", help="build the built-in synthetic corpus and summarise it and its features")
-    demo.add_argument("--config", default="default", help="synthetic corpus size: default or tiny")
-    common(demo)
+    train = sub.add_parser("train", help="train one fold of a config (and evaluate it on the test speakers)")
+    train.add_argument("--config", required=True, help="config file, optionally file.py:arg")
+    train.add_argument("--workdir", type=pathlib.Path, required=True)
+    train.add_argument("--json", action="store_true")
 
-    summary = sub.add_parser("summary", help="summarise any corpus and its on-device features")
+    evaluate = sub.add_parser("evaluate", help="evaluate a run's checkpoint on its test speakers")
+    evaluate.add_argument("--workdir", type=pathlib.Path, required=True)
+    evaluate.add_argument("--which", choices=["best", "latest"], default="best")
+    evaluate.add_argument("--part", choices=["test", "val", "train"], default="test")
+    evaluate.add_argument("--json", action="store_true")
+
+    predict = sub.add_parser("predict", help="predict the emotion of audio files with a trained run")
+    predict.add_argument("--checkpoint", type=pathlib.Path, required=True, help="a `jaxser train` workdir")
+    predict.add_argument("--which", choices=["best", "latest"], default="best")
+    predict.add_argument("--format", choices=["table", "json", "csv"], default="table")
+    predict.add_argument("paths", nargs="+", help="audio files or folders")
+
+    cv = sub.add_parser("cv", help="train and evaluate every fold of a config's split (resumable)")
+    cv.add_argument("--config", required=True)
+    cv.add_argument("--workdir", type=pathlib.Path, required=True)
+    cv.add_argument("--folds", type=lambda s: [int(x) for x in s.split(",")], help="only these fold indices, e.g. 0,1")
+
+    bench = sub.add_parser("bench", help="train-step throughput: synthetic batches and the real input pipeline")
+    bench.add_argument("--config", required=True)
+    bench.add_argument("--steps", type=int, default=20)
+    bench.add_argument("--batch-size", type=int, help="override train.global_batch_size")
+
+    summary = sub.add_parser("summary", help="summarise a corpus and its on-device features")
     summary.add_argument("--dataset", required=True)
     summary.add_argument("--manual-dir", type=pathlib.Path, help="folder holding the corpus (licensed corpora)")
     summary.add_argument("--config", help="builder config, e.g. IEMOCAP's 4class")
-    common(summary)
+    summary.add_argument("--data-dir", type=pathlib.Path, default=DEFAULT_DATA_DIR)
+    summary.add_argument("--batch-size", type=int, default=32)
+    summary.add_argument("--json", action="store_true")
     return parser
 
 
@@ -62,19 +167,78 @@ def _quiet_libraries() -> None:
     logging.getLogger("absl").setLevel(logging.ERROR)
 
 
+def _compile_cache() -> None:
+    """Persistent XLA compilation cache: folds, resumed runs and evaluations reuse compiled steps."""
+    import jax
+
+    jax.config.update("jax_compilation_cache_dir", str(COMPILE_CACHE))
+
+
+def _run(args, overrides) -> int:
+    if overrides and args.command not in ("train", "cv", "bench"):
+        raise UsageError(f"unexpected arguments {overrides}; --config.* overrides go with train, cv and bench")
+    if args.command == "summary":
+        return _summary(args.dataset, args.manual_dir, args.data_dir, args.config, args.json, args.batch_size)
+    _compile_cache()
+    if args.command == "demo":
+        from jaxser.demo import demo_config
+
+        return _train_and_evaluate(demo_config(None if args.size == "default" else "tiny"), args.workdir, args.json)
+    if args.command == "train":
+        return _train_and_evaluate(_load_config(args, overrides), args.workdir, args.json)
+    if args.command == "evaluate":
+        from jaxser import evaluate
+
+        with contextlib.redirect_stdout(sys.stderr):
+            result = evaluate.evaluate_workdir(args.workdir, which=args.which, part=args.part)
+        print(json.dumps(result, indent=1) if args.json else _format_eval(result))
+        return 0
+    if args.command == "predict":
+        return _predict(args)
+    if args.command == "cv":
+        from jaxser import experiments
+
+        command = "jaxser " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:] else ""
+        with contextlib.redirect_stdout(sys.stderr):
+            experiments.run_cv(_load_config(args, overrides), args.workdir, folds=args.folds, command=command)
+        print((args.workdir / "results.md").read_text())
+        return 0
+    from jaxser import bench
+
+    config = _load_config(args, overrides)
+    if args.batch_size:
+        config.train.global_batch_size = args.batch_size
+    with contextlib.redirect_stdout(sys.stderr):
+        report = bench.run(config, steps=args.steps)
+    print(json.dumps(report, indent=1))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, rest = parser.parse_known_args(argv)
+    overrides = [a for a in rest if a.startswith("--config.")]
+    unknown = [a for a in rest if not a.startswith("--config.")]
+    if unknown:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     _quiet_libraries()
     from jaxser.audio import AudioError
+    from jaxser.config import ConfigError
     from jaxser.data.builders.common import ManualDirError
     from jaxser.data.corpora import NotPreparedError, UnknownCorpusError
     from jaxser.data.pipeline import PipelineError
+    from jaxser.data.splits import SplitError
+    from jaxser.train.checkpoint import CheckpointError
+    from jaxser.train.parallel import BatchSizeError
+    from jaxser.train.supervised import WorkdirError
 
+    expected = (
+        AudioError, ConfigError, ManualDirError, NotPreparedError, UnknownCorpusError, PipelineError, SplitError,
+        CheckpointError, BatchSizeError, WorkdirError, UsageError,
+    )
     try:
-        if args.command == "demo":
-            return _summary("synthetic", None, args.data_dir, args.config, args.json, args.batch_size)
-        return _summary(args.dataset, args.manual_dir, args.data_dir, args.config, args.json, args.batch_size)
-    except (AudioError, ManualDirError, NotPreparedError, UnknownCorpusError, PipelineError, ValueError) as err:
+        return _run(args, overrides)
+    except expected as err:
         # Errors we raise carry the file and the fix; a traceback would only bury them.
         print(f"jaxser {args.command}: error: {err}", file=sys.stderr)
         return 2

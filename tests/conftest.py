@@ -1,4 +1,5 @@
-"""Shared fixtures. Real-data tests read the corpora under $JAXSER_DATA.
+"""Shared fixtures. Real-data tests read the corpora under $JAXSER_DATA; trainer tests
+use the tiny synthetic corpus (built once per session) with a tiny model.
 
 Outside CI a missing data folder skips those tests; with CI=true it fails them, so a
 misconfigured CI can never pass by skipping.
@@ -10,6 +11,12 @@ import os
 import pathlib
 
 import pytest
+
+from jaxser import config as config_lib
+from jaxser import models
+from jaxser.train import data
+
+from tests.train.tiny_model import TinyMel
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -54,3 +61,40 @@ def casia_dir(data_root) -> pathlib.Path:
 @pytest.fixture(scope="session")
 def noise_dir(data_root) -> pathlib.Path:
     return _corpus(data_root, "noise")
+
+
+# -- a tiny training setup: the synthetic 'tiny' corpus and model ---------------------
+
+
+@pytest.fixture
+def tiny_model(monkeypatch):
+    """Registers tests.train.tiny_model.TinyMel as model "tiny" for the test."""
+    monkeypatch.setitem(models.MODELS, "tiny", TinyMel)
+
+
+@pytest.fixture(scope="session")
+def tfds_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("tfds")
+
+
+def make_config(tfds_dir, **train):
+    """LOSO on the tiny synthetic corpus (4 speakers: 24 train, 12 val, 12 test clips)."""
+    c = config_lib.base_config()
+    c.name = "test_tiny"
+    c.data.name, c.data.config, c.data.data_dir = "synthetic", "tiny", str(tfds_dir)
+    c.data.clip_seconds = 2.0
+    c.model.name = "tiny"
+    c.split.kind = "loso"
+    c.train.global_batch_size = 8
+    c.train.epochs = 3
+    c.train.log_every_steps = 2
+    c.train.progress = False
+    c.train.early_stopping_patience = 0
+    for key, value in train.items():
+        c.train[key] = value
+    return c
+
+
+@pytest.fixture(scope="session")
+def tiny_corpus(tfds_dir):
+    return data.load_corpus(make_config(tfds_dir))

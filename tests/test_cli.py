@@ -1,10 +1,11 @@
-"""The command line: `jaxser demo` end to end on the tiny synthetic corpus, and errors."""
+"""The command line: `jaxser summary` on the tiny synthetic corpus, training commands, and errors."""
 
 from __future__ import annotations
 
 import json
 
 import librosa
+import soundfile as sf
 import numpy as np
 import pytest
 
@@ -12,8 +13,8 @@ from jaxser import cli
 from jaxser.data import synthetic
 
 
-def test_demo_prints_counts_and_features_that_match_librosa(tmp_path, capsys):
-    assert cli.main(["demo", "--config", "tiny", "--data-dir", str(tmp_path), "--json", "--batch-size", "16"]) == 0
+def test_summary_prints_counts_and_features_that_match_librosa(tmp_path, capsys):
+    assert cli.main(["summary", "--dataset", "synthetic", "--config", "tiny", "--data-dir", str(tmp_path), "--json", "--batch-size", "16"]) == 0
     summary = json.loads(capsys.readouterr().out)
 
     assert summary["examples"] == len(synthetic.TINY) == 48
@@ -38,8 +39,8 @@ def test_demo_prints_counts_and_features_that_match_librosa(tmp_path, capsys):
         assert feats["per_class_mean_log_mel_db"][name] == pytest.approx(np.mean(values), abs=0.01)
 
 
-def test_demo_table_output(tmp_path, capsys):
-    assert cli.main(["demo", "--config", "tiny", "--data-dir", str(tmp_path)]) == 0
+def test_summary_table_output(tmp_path, capsys):
+    assert cli.main(["summary", "--dataset", "synthetic", "--config", "tiny", "--data-dir", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert out.startswith("corpus synthetic/tiny: 48 examples, 4 speakers")
     for name in synthetic.CLASS_NAMES:
@@ -58,3 +59,64 @@ def test_missing_manual_dir_names_the_folder(tmp_path, capsys):
     assert cli.main(["summary", "--dataset", "emodb", "--manual-dir", str(missing), "--data-dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert str(missing) in err and "03a01Fa.wav" in err
+
+
+# -- train / evaluate / predict / cv on the tiny synthetic corpus with a tiny model --------
+
+
+@pytest.fixture
+def tiny_config_file(tmp_path, tfds_dir, tiny_model):
+    path = tmp_path / "tiny_config.py"
+    path.write_text(
+        "from tests.conftest import make_config\n\n\n"
+        f"def get_config(arg=None):\n    return make_config({str(tfds_dir)!r}, epochs=2)\n"
+    )
+    return path
+
+
+def test_train_evaluate_predict_from_the_command_line(tmp_path, tiny_config_file, capsys):
+    workdir = tmp_path / "run"
+    argv = ["train", "--config", str(tiny_config_file), "--workdir", str(workdir), "--config.train.epochs=1"]
+    assert cli.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "WA " in out and "UA " in out and "(12 utterances)" in out
+    assert json.loads((workdir / "config.json").read_text())["train"]["epochs"] == 1
+
+    assert cli.main(["evaluate", "--workdir", str(workdir), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["total"] == 12
+
+    good = tmp_path / "good.wav"
+    sf.write(good, 0.1 * np.random.default_rng(0).standard_normal(24000), 16000)
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(b"not audio at all")
+    assert cli.main(["predict", "--checkpoint", str(workdir), str(good), str(bad), "--format", "json"]) == 0
+    captured = capsys.readouterr()
+    predictions = json.loads(captured.out)
+    assert [p["file"] for p in predictions] == [str(good)]
+    assert "skipped" in captured.err and "bad.wav" in captured.err
+    assert cli.main(["predict", "--checkpoint", str(workdir), str(bad)]) == 1
+    assert cli.main(["predict", "--checkpoint", str(workdir), str(good), "--format", "csv"]) == 0
+    assert capsys.readouterr().out.splitlines()[0].startswith("file,label,")
+
+
+def test_cv_from_the_command_line(tmp_path, tiny_config_file, capsys):
+    argv = ["cv", "--config", str(tiny_config_file), "--workdir", str(tmp_path / "cv"), "--folds", "0,1", "--config.train.epochs=1"]
+    assert cli.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "| **Pooled** |" in out and "Mean ± std" in out
+    assert json.loads((tmp_path / "cv" / "results.json").read_text())["aggregate"]["pooled"]["total"] == 24
+
+
+def test_training_commands_report_clean_errors(tmp_path, tiny_config_file, capsys):
+    assert cli.main(["train", "--config", str(tmp_path / "nope.py"), "--workdir", str(tmp_path)]) == 2
+    assert "not found" in capsys.readouterr().err
+    argv = ["train", "--config", str(tiny_config_file), "--workdir", str(tmp_path), "--config.train.epoch=3"]
+    assert cli.main(argv) == 2
+    assert "no field 'epoch'" in capsys.readouterr().err
+    argv = ["train", "--config", str(tiny_config_file), "--workdir", str(tmp_path), "--config.train.global_batch_size=100"]
+    assert cli.main(argv) == 2
+    assert "lower the batch size" in capsys.readouterr().err
+    assert cli.main(["evaluate", "--workdir", str(tmp_path / "empty")]) == 2
+    assert "not a jaxser training run" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.main(["train", "--config", str(tiny_config_file), "--workdir", str(tmp_path), "--bogus"])

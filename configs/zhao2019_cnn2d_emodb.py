@@ -1,0 +1,22 @@
+"""Zhao et al. 2019, 2D CNN-LSTM on log-mel (128 mel, n_fft 2048, hop 512), EmoDB, LOSO.
+
+    jaxser cv --config configs/zhao2019_cnn2d_emodb.py --workdir runs/zhao2019_cnn2d_emodb \
+        --config.data.manual_dir=../shared/data/emodb
+
+Paper (Table 7, speaker-independent EmoDB): 95.89 % "average accuracy", 82.42 %
+validation accuracy — the best model selected on the test-side data, an optimistic
+protocol (BUILD_NOTES.md). Ours: see the results table in BUILD_NOTES.md.
+Smoke mode: ``configs/zhao2019_cnn2d_emodb.py:smoke``.
+"""
+
+import pathlib
+import sys
+
+sys.path.insert(0, str(pathlib.Path(__file__).parent))
+import zhao2019_base  # noqa: E402
+
+
+def get_config(arg=None):
+    c = zhao2019_base.base("zhao2019_cnn2d", "emodb")
+    c.name = "zhao2019_cnn2d_emodb"
+    return zhao2019_base.smoke(c) if arg == "smoke" else c

@@ -1,0 +1,124 @@
+"""Train-step throughput of a config: compile time, steps/s and examples/s.
+
+Three measurements, each after a warm-up, with the config's model, batch and devices:
+
+* ``synthetic``: the jitted, data-parallel train step alone on one placed batch of
+  noise (the ceiling);
+* ``pipeline_only``: the tf.data input pipeline alone (batches/s it can deliver);
+* ``end_to_end``: pipeline + host-to-device transfer + step, as in training. If this
+  is well below ``synthetic`` while ``pipeline_only`` is close to it, the pipeline
+  starves the step.
+
+Peak host memory (max RSS) and, where the backend reports it, peak device memory.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import resource
+import time
+
+import jax
+import numpy as np
+
+from jaxser.train import supervised
+
+
+def _machine() -> dict:
+    model = platform.processor() or "unknown"
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), model)
+    except OSError:
+        pass
+    return {
+        "cpu": model,
+        "cpu_count": os.cpu_count(),
+        "backend": jax.default_backend(),
+        "devices": [str(d) for d in jax.devices()],
+        "process_count": jax.process_count(),
+        "jax": jax.__version__,
+        "xla_flags": os.environ.get("XLA_FLAGS", ""),
+    }
+
+
+def _timed(n: int, step) -> float:
+    start = time.perf_counter()
+    for _ in range(n):
+        step()
+    return time.perf_counter() - start
+
+
+def run(config, *, steps: int = 20, warmup: int = 3) -> dict:
+    config.train.progress = False
+    trainer = supervised.Trainer(config, "/nonexistent-bench-workdir")  # never written: no fit()
+    dp, batch_size = trainer.dp, config.train.global_batch_size
+    local = batch_size // jax.process_count()
+    samples = trainer.pipeline_config.clip_samples
+    rng = np.random.default_rng(0)
+    noise = {
+        "audio": (0.1 * rng.standard_normal((local, samples))).astype(np.float32),
+        "length": np.full(local, samples, np.int32),
+        "label": rng.integers(0, trainer.num_classes, local).astype(np.int32),
+        "mask": np.ones(local, np.float32),
+    }
+    state = dp.replicate(trainer.initial_state)
+    placed = dp.shard(noise)
+
+    compile_start = time.perf_counter()
+    if dp.mode == "shard_map":
+        trainer.train_fn.lower(state, placed).compile()
+    compile_s = time.perf_counter() - compile_start
+
+    holder = {"state": state}
+
+    def synthetic_step():
+        holder["state"], metrics = trainer.train_fn(holder["state"], placed)
+        return metrics
+
+    _timed(warmup, synthetic_step)
+    jax.block_until_ready(holder["state"])
+    synthetic_s = _timed(steps, synthetic_step)
+    jax.block_until_ready(holder["state"])
+
+    batches = trainer._train_batches(0, 0)
+    _timed(warmup, lambda: next(batches))
+    pipeline_s = _timed(steps, lambda: next(batches))
+
+    def real_step():
+        batch = next(batches)
+        holder["state"], _ = trainer.train_fn(holder["state"], dp.shard({k: batch[k] for k in supervised.TRAIN_KEYS}))
+
+    _timed(warmup, real_step)
+    jax.block_until_ready(holder["state"])
+    real_s = _timed(steps, real_step)
+    jax.block_until_ready(holder["state"])
+
+    def rates(seconds):
+        return {
+            "steps_per_s": steps / seconds,
+            "examples_per_s": steps * batch_size / seconds,
+            "examples_per_s_per_device": steps * batch_size / seconds / dp.num_devices,
+        }
+
+    device_peak = None
+    stats = jax.local_devices()[0].memory_stats() if hasattr(jax.local_devices()[0], "memory_stats") else None
+    if stats:
+        device_peak = stats.get("peak_bytes_in_use")
+    return {
+        "config": config.name,
+        "model": config.model.name,
+        "global_batch_size": batch_size,
+        "clip_seconds": config.data.clip_seconds,
+        "parallel_mode": dp.mode,
+        "devices": dp.num_devices,
+        "steps_timed": steps,
+        "compile_s": compile_s if dp.mode == "shard_map" else None,
+        "synthetic": rates(synthetic_s),
+        "pipeline_only": {"batches_per_s": steps / pipeline_s, "examples_per_s": steps * batch_size / pipeline_s},
+        "end_to_end": rates(real_s),
+        "peak_host_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_device_bytes": device_peak,
+        "machine": _machine(),
+    }

@@ -1,0 +1,382 @@
+"""Shared building blocks of the CNN-LSTM family: convolutions, BatchNorm and the LFLB.
+
+The local feature learning block (LFLB) of Zhao et al. (2019) is
+``conv (SAME, stride 1) -> BatchNorm -> ELU -> max-pool (kernel = stride)``, in 1D
+(``x[B, T, C]``) or 2D (``x[B, T, F, C]``; axis 1 is always time).
+
+Two implementations with identical variables (``conv/kernel``, ``conv/bias``,
+``bn/scale``, ``bn/bias``, batch stats ``bn/mean``, ``bn/var``: the layout of
+``nn.Conv`` and ``nn.BatchNorm``) and the same results up to float rounding:
+
+* ``impl="reference"``: ``nn.Conv`` + ``nn.BatchNorm`` + ``nn.elu`` + ``nn.max_pool``,
+  the straightforward composition, kept as the ground truth for tests.
+* ``impl="fast"``: the formulation that trains fastest on XLA:CPU (measured in
+  ``tools/bench_cnn_lstm.py``):
+
+  - ELU and the BatchNorm affine map are monotone per channel, so
+    ``pool(elu(a*z + b)) == elu(a*pool(z) + b)`` with ``pool = max`` where ``a >= 0`` and
+    ``min`` where ``a < 0``. Normalisation, ELU and their backward run on the pooled
+    tensor (4x-16x smaller); the full-size conv output is only read by one
+    statistics reduction and one max/min reduction, which XLA fuses.
+  - Pooling is a reshape + max (its gradient is an elementwise mask) instead of
+    ``reduce_window``, whose ``select_and_scatter`` backward is slow on CPU.
+  - Convolutions with few input channels (the first block: 1 channel, 3 or 9 taps) are
+    written as shifted multiply-adds that XLA fuses into the consumers, so the largest
+    activation of the network (the first conv output) is never written to memory.
+  - Other convolutions use ``lax.conv_general_dilated`` forward and a ``custom_vjp``
+    whose kernel gradient is one im2col matmul (``patches^T @ dy``) and whose input
+    gradient is the forward convolution of ``dy`` with the flipped kernel.
+
+Padding (``mask_padding=True``): positions at or past each clip's valid length are
+excluded from the BatchNorm statistics and from the pools and are zeroed after the
+block, and pools keep a final partial window (ceil mode: valid length
+``ceil(L / p)``), so appending zero padding to a clip does not change its outputs. With
+``mask_padding=False`` pools drop the partial window (Keras ``padding='valid'``, floor)
+and nothing is masked: the paper's behaviour.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import linen as nn
+from jax import lax
+
+# Keras' defaults (the paper's implementation used Keras).
+BN_MOMENTUM = 0.99
+BN_EPSILON = 1e-3
+CONV_KERNEL_INIT = nn.initializers.glorot_uniform()
+
+# Convolutions with at most this many taps x input channels are built from shifted
+# multiply-adds (fused by XLA) instead of a convolution op.
+DIRECT_CONV_MAX_TAPS = 16
+
+
+def _dimension_numbers(nd: int):
+    return {1: ("NWC", "WIO", "NWC"), 2: ("NHWC", "HWIO", "NHWC")}[nd]
+
+
+def _same_pads(kernel_shape: Sequence[int]) -> list[tuple[int, int]]:
+    """XLA/Keras SAME padding for stride 1: the extra element goes to the end."""
+    return [((k - 1) // 2, k - 1 - (k - 1) // 2) for k in kernel_shape]
+
+
+def _shifted_views(x: jax.Array, kernel_shape: Sequence[int]) -> list[jax.Array]:
+    """The ``prod(kernel_shape)`` views ``x[:, s + offset]`` of the SAME-padded input,
+    in the kernel's row-major tap order; each has the shape of ``x``."""
+    spatial = x.shape[1:-1]
+    xp = jnp.pad(x, [(0, 0), *_same_pads(kernel_shape), (0, 0)])
+    views = []
+    for offsets in np.ndindex(*kernel_shape):
+        index = (slice(None),) + tuple(slice(o, o + n) for o, n in zip(offsets, spatial)) + (slice(None),)
+        views.append(xp[index])
+    return views
+
+
+def im2col(x: jax.Array, kernel_shape: Sequence[int]) -> jax.Array:
+    """Patches ``[B, *S, C] -> [B, *S, taps * C]`` (tap-major, channel-minor: the row
+    order of ``kernel.reshape(taps * C, O)``) for a SAME, stride-1 convolution."""
+    views = _shifted_views(x, kernel_shape)
+    return jnp.stack(views, axis=-2).reshape(*x.shape[:-1], len(views) * x.shape[-1])
+
+
+def conv_reference(x: jax.Array, kernel: jax.Array) -> jax.Array:
+    """SAME, stride-1 convolution with ``lax.conv_general_dilated`` (channels last)."""
+    nd = x.ndim - 2
+    return lax.conv_general_dilated(
+        x, kernel, (1,) * nd, "SAME", dimension_numbers=_dimension_numbers(nd), precision=lax.Precision.HIGHEST
+    )
+
+
+def _conv_direct_impl(x: jax.Array, kernel: jax.Array) -> jax.Array:
+    kernel_shape = kernel.shape[:-2]
+    taps = kernel.reshape(-1, kernel.shape[-2], kernel.shape[-1])
+    out = None
+    for view, w in zip(_shifted_views(x, kernel_shape), taps):
+        for c in range(x.shape[-1]):
+            term = view[..., c : c + 1] * w[c]
+            out = term if out is None else out + term
+    return out
+
+
+@jax.custom_vjp
+def _conv_direct(x: jax.Array, kernel: jax.Array) -> jax.Array:
+    """Convolution as a sum of shifted rank-1 products (for few taps x input channels):
+    an elementwise expression that XLA fuses into its consumers. Its kernel gradient
+    is one small-K matmul ``patches^T @ dy`` (autodiff would materialise every tap
+    broadcast to all output channels)."""
+    return _conv_direct_impl(x, kernel)
+
+
+def _conv_direct_fwd(x, kernel):
+    return _conv_direct_impl(x, kernel), (x, kernel)
+
+
+def _conv_direct_bwd(res, dy):
+    x, kernel = res
+    kernel_shape, (c_in, c_out) = kernel.shape[:-2], kernel.shape[-2:]
+    # Few taps: the patches are small, so the kernel gradient is one matmul.
+    patches = im2col(x, kernel_shape).reshape(-1, math.prod(kernel_shape) * c_in)
+    dk = jnp.matmul(patches.T, dy.reshape(-1, c_out), precision=lax.Precision.HIGHEST)
+    return _conv_direct_impl(dy, _flip_kernel(kernel)), dk.reshape(kernel.shape)
+
+
+def _flip_kernel(kernel: jax.Array) -> jax.Array:
+    """The kernel whose SAME convolution of ``dy`` is the input gradient of a stride-1
+    SAME convolution: spatially flipped, in/out channels swapped (odd kernels only)."""
+    return jnp.flip(kernel, axis=tuple(range(kernel.ndim - 2))).swapaxes(-1, -2)
+
+
+# Rows (examples x positions) per kernel-gradient chunk: each tap's shifted input
+# slice then stays small enough to be reused from cache instead of freshly allocated.
+WGRAD_CHUNK_ROWS = 16384
+
+
+def _kernel_grad(x: jax.Array, dy: jax.Array, kernel_shape: tuple[int, ...]) -> jax.Array:
+    """``d conv(x, k) / dk`` contracted with ``dy``: per tap, ``shift(x)^T @ dy`` (one
+    matmul per tap), accumulated over batch chunks with ``lax.scan``."""
+    batch, c_in, c_out = x.shape[0], x.shape[-1], dy.shape[-1]
+    rows = math.prod(x.shape[1:-1])
+    chunk = max([d for d in range(1, batch + 1) if batch % d == 0 and d * rows <= WGRAD_CHUNK_ROWS] or [1])
+
+    def taps(xc, dc):
+        d = dc.reshape(-1, c_out)
+        return jnp.stack([
+            jnp.matmul(v.reshape(-1, c_in).T, d, precision=lax.Precision.HIGHEST)
+            for v in _shifted_views(xc, kernel_shape)
+        ])
+
+    if chunk == batch:
+        dk = taps(x, dy)
+    else:
+        split = lambda a: a.reshape(batch // chunk, chunk, *a.shape[1:])  # noqa: E731
+        init = jnp.zeros((math.prod(kernel_shape), c_in, c_out), dy.dtype)
+        dk, _ = lax.scan(lambda acc, xd: (acc + taps(*xd), None), init, (split(x), split(dy)))
+    return dk.reshape(*kernel_shape, c_in, c_out)
+
+
+@jax.custom_vjp
+def _conv_matmul_grads(x: jax.Array, kernel: jax.Array) -> jax.Array:
+    """``lax.conv_general_dilated`` forward; backward: the input gradient as a forward
+    convolution with the flipped kernel and the kernel gradient as per-tap matmuls
+    (XLA:CPU's own convolution gradients are several times slower)."""
+    return conv_reference(x, kernel)
+
+
+def _conv_fwd(x, kernel):
+    return conv_reference(x, kernel), (x, kernel)
+
+
+def _conv_bwd(res, dy):
+    x, kernel = res
+    return conv_reference(dy, _flip_kernel(kernel)), _kernel_grad(x, dy, kernel.shape[:-2])
+
+
+_conv_direct.defvjp(_conv_direct_fwd, _conv_direct_bwd)
+_conv_matmul_grads.defvjp(_conv_fwd, _conv_bwd)
+
+
+def conv_fast(x: jax.Array, kernel: jax.Array) -> jax.Array:
+    """SAME, stride-1 convolution, channels last, equal to :func:`conv_reference`
+    (forward and gradients, up to float rounding); see the module docstring."""
+    kernel_shape = kernel.shape[:-2]
+    if any(k % 2 == 0 for k in kernel_shape):
+        return conv_reference(x, kernel)  # the flipped-kernel input gradient needs odd kernels
+    if math.prod(kernel_shape) * x.shape[-1] <= DIRECT_CONV_MAX_TAPS:
+        return _conv_direct(x, kernel)
+    return _conv_matmul_grads(x, kernel)
+
+
+class Conv(nn.Module):
+    """SAME, stride-1 convolution with :func:`conv_fast`; the variables of ``nn.Conv``."""
+
+    features: int
+    kernel_size: tuple[int, ...]
+    kernel_init: nn.initializers.Initializer = CONV_KERNEL_INIT
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        kernel = self.param("kernel", self.kernel_init, (*self.kernel_size, x.shape[-1], self.features))
+        bias = self.param("bias", nn.initializers.zeros_init(), (self.features,))
+        return conv_fast(x, kernel) + bias
+
+
+class BatchNormCoefficients(nn.Module):
+    """BatchNorm as a per-channel affine map ``x -> a * x + b``, returned as ``(a, b)``.
+
+    The variables, statistics and update rule are those of ``nn.BatchNorm`` (biased
+    batch variance ``E[x^2] - E[x]^2``, statistics averaged over ``axis_name``,
+    running averages updated only when ``train`` and not initialising); returning the
+    coefficients lets the caller apply them after pooling.
+    """
+
+    momentum: float = BN_MOMENTUM
+    epsilon: float = BN_EPSILON
+    axis_name: str | None = None
+
+    @nn.compact
+    def __call__(self, x: jax.Array, *, train: bool, mask: jax.Array | None = None):
+        features = x.shape[-1]
+        scale = self.param("scale", nn.initializers.ones_init(), (features,))
+        bias = self.param("bias", nn.initializers.zeros_init(), (features,))
+        ra_mean = self.variable("batch_stats", "mean", lambda: jnp.zeros((features,), jnp.float32))
+        ra_var = self.variable("batch_stats", "var", lambda: jnp.ones((features,), jnp.float32))
+        if train:
+            axes = tuple(range(x.ndim - 1))
+            mean = jnp.mean(x, axes, where=mask)
+            mean2 = jnp.mean(x * x, axes, where=mask)
+            if self.axis_name is not None and not self.is_initializing():
+                mean, mean2 = lax.pmean((mean, mean2), self.axis_name)
+            var = jnp.maximum(0.0, mean2 - mean * mean)
+            if not self.is_initializing():
+                ra_mean.value = self.momentum * ra_mean.value + (1.0 - self.momentum) * mean
+                ra_var.value = self.momentum * ra_var.value + (1.0 - self.momentum) * var
+        else:
+            mean, var = ra_mean.value, ra_var.value
+        a = scale * lax.rsqrt(var + self.epsilon)
+        return a, bias - mean * a
+
+
+def pooled_lengths(lengths: jax.Array, pool: int, *, ceil: bool) -> jax.Array:
+    """Valid length after a pool of size = stride ``pool`` (ceil or floor mode)."""
+    return (lengths + pool - 1) // pool if ceil else lengths // pool
+
+
+def _strided_max(x: jax.Array, pool: tuple[int, ...]) -> jax.Array:
+    """Window max (kernel = stride, spatial sizes divisible by ``pool``) as the
+    elementwise maximum of ``prod(pool)`` strided slices: one fused loop on XLA:CPU."""
+    out_shape = [n // p for n, p in zip(x.shape[1:-1], pool)]
+    out = None
+    for offsets in np.ndindex(*pool):
+        start = (0, *offsets, 0)
+        limit = (x.shape[0], *(o + (m - 1) * p + 1 for o, m, p in zip(offsets, out_shape, pool)), x.shape[-1])
+        view = lax.slice(x, start, limit, (1, *pool, 1))
+        out = view if out is None else jnp.maximum(out, view)
+    return out
+
+
+def _upsample(y: jax.Array, pool: tuple[int, ...]) -> jax.Array:
+    """Repeat every element of ``y[B, *S, C]`` over its ``pool`` window (broadcast +
+    reshape: fused into the consumer)."""
+    shape, bshape = [y.shape[0]], [y.shape[0]]
+    for n, p in zip(y.shape[1:-1], pool):
+        shape += [n, 1]
+        bshape += [n, p]
+    out = jnp.broadcast_to(y.reshape(*shape, y.shape[-1]), (*bshape, y.shape[-1]))
+    return out.reshape(y.shape[0], *(n * p for n, p in zip(y.shape[1:-1], pool)), y.shape[-1])
+
+
+@partial(jax.custom_vjp, nondiff_argnums=(1,))
+def _window_max(x: jax.Array, pool: tuple[int, ...]) -> jax.Array:
+    return _strided_max(x, pool)
+
+
+def _window_max_fwd(x, pool):
+    y = _strided_max(x, pool)
+    return y, (x, y)
+
+
+def _window_max_bwd(pool, res, g):
+    # The gradient goes to every element equal to its window's max (ties, which have
+    # measure zero for real activations, each receive it in full).
+    x, y = res
+    return (jnp.where(x == _upsample(y, pool), _upsample(g, pool), 0.0),)
+
+
+_window_max.defvjp(_window_max_fwd, _window_max_bwd)
+
+
+def _pool_max(x: jax.Array, pool: Sequence[int], *, ceil: bool, fill: float) -> jax.Array:
+    """Max-pool (kernel = stride) over axes 1..len(pool) of ``x[B, *S, C]``. ``ceil``:
+    pad the end with ``fill`` to keep a partial window; otherwise drop it (VALID).
+    ``reduce_window``'s gradient (``select_and_scatter``) and a reshape + max are much
+    slower on XLA:CPU than this strided-slice max with a mask-and-broadcast gradient."""
+    pool = tuple(pool)
+    spatial = x.shape[1:-1]
+    if ceil:
+        pads = [(0, -n % p) for n, p in zip(spatial, pool)]
+        if any(hi for _, hi in pads):
+            x = jnp.pad(x, [(0, 0), *pads, (0, 0)], constant_values=fill)
+    elif any(n % p for n, p in zip(spatial, pool)):
+        x = x[(slice(None),) + tuple(slice(0, n - n % p) for n, p in zip(spatial, pool))]
+    return _window_max(x, pool)
+
+
+def _time_mask(lengths: jax.Array, x: jax.Array) -> jax.Array:
+    """Bool mask broadcastable to ``x[B, T, ...]``: True where time index < length."""
+    mask = jnp.arange(x.shape[1]) < lengths[:, None]
+    return mask.reshape(mask.shape + (1,) * (x.ndim - 2))
+
+
+class LFLB(nn.Module):
+    """Local feature learning block: conv -> BatchNorm -> ELU -> max-pool.
+
+    ``x``: ``[B, T, C]`` (1D, ``len(pool) == 1``) or ``[B, T, F, C]`` (2D); ``lengths``:
+    int ``[B]`` valid steps along T. Returns ``(y, pooled lengths)``.
+    """
+
+    features: int
+    pool: tuple[int, ...]
+    kernel_size: int = 3
+    mask_padding: bool = True
+    bn_axis_name: str | None = None
+    bn_momentum: float = BN_MOMENTUM
+    bn_epsilon: float = BN_EPSILON
+    impl: str = "fast"
+
+    @nn.compact
+    def __call__(self, x: jax.Array, lengths: jax.Array, *, train: bool):
+        nd = len(self.pool)
+        if x.ndim != nd + 2:
+            raise ValueError(f"LFLB with pool {self.pool} expects a rank-{nd + 2} input, got shape {x.shape}")
+        if self.impl not in ("fast", "reference"):
+            raise ValueError(f"impl={self.impl!r} must be 'fast' or 'reference'")
+        kernel_size = (self.kernel_size,) * nd
+        mask = _time_mask(lengths, x) if self.mask_padding else None
+        out_lengths = pooled_lengths(lengths, self.pool[0], ceil=self.mask_padding)
+        bn_kwargs = dict(momentum=self.bn_momentum, epsilon=self.bn_epsilon, axis_name=self.bn_axis_name, name="bn")
+
+        if self.impl == "reference":
+            z = nn.Conv(self.features, kernel_size, padding="SAME", kernel_init=CONV_KERNEL_INIT, name="conv")(x)
+            h = nn.BatchNorm(use_running_average=not train, **bn_kwargs)(z, mask=mask)
+            h = nn.elu(h)
+            if self.mask_padding:
+                h = jnp.where(mask, h, -jnp.inf)
+                h = jnp.pad(h, [(0, 0)] + [(0, -n % p) for n, p in zip(h.shape[1:-1], self.pool)] + [(0, 0)],
+                            constant_values=-jnp.inf)
+            y = nn.max_pool(h, self.pool, strides=self.pool, padding="VALID")
+        else:
+            z = Conv(self.features, kernel_size, name="conv")(x)
+            a, b = BatchNormCoefficients(**bn_kwargs)(z, train=train, mask=mask)
+            # pool(elu(a*z + b)) == elu(a*sel + b), sel = window max of z where a >= 0
+            # and window min where a < 0: one max-pool of sign(a) * z.
+            sign = jnp.where(a >= 0, 1.0, -1.0)
+            zs = z * sign
+            if self.mask_padding:
+                zs = jnp.where(mask, zs, -jnp.inf)
+            pooled = _pool_max(zs, self.pool, ceil=self.mask_padding, fill=-jnp.inf)
+            if self.mask_padding:  # all-padding windows hold -inf: replace before the affine map
+                pooled = jnp.where(_time_mask(out_lengths, pooled), pooled, 0.0)
+            pooled = pooled * sign
+            y = nn.elu(a * pooled + b)
+        if self.mask_padding:
+            y = jnp.where(_time_mask(out_lengths, y), y, 0.0)
+        return y, out_lengths
+
+
+__all__ = [
+    "BN_EPSILON",
+    "BN_MOMENTUM",
+    "BatchNormCoefficients",
+    "Conv",
+    "LFLB",
+    "conv_fast",
+    "conv_reference",
+    "im2col",
+    "pooled_lengths",
+]

@@ -1,0 +1,250 @@
+"""The one supervised trainer: any classifier of :mod:`jaxser.models` on any corpus fold.
+
+    state, summary = Trainer(config, workdir).fit()
+
+Waveform batches come from the tf.data pipeline of the config's fold; features, the
+model, the loss and the update run on the device inside one jitted, data-parallel step
+(:mod:`jaxser.train.steps` under :class:`~jaxser.train.parallel.DataParallel`). Every
+``eval_every_epochs`` the validation speakers (never the test fold) are evaluated;
+the best state on ``early_stopping_metric`` is checkpointed and training stops after
+``early_stopping_patience`` evaluations without improvement. A killed run started
+again with the same workdir resumes from its latest checkpoint exactly: state, RNG and
+data position (epoch, batch) are restored and the pipeline is deterministic.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import pathlib
+import sys
+import time
+from collections.abc import Iterable
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import sklearn.metrics
+
+from jaxser import config as config_lib
+from jaxser import metrics as metrics_lib
+from jaxser import models
+from jaxser.data import pipeline, splits
+from jaxser.train import checkpoint, data, metric_log, state as state_lib, steps
+from jaxser.train.parallel import AXIS, REPLICATED, SHARDED, DataParallel
+
+TRAIN_KEYS = ("audio", "length", "label", "mask")
+EVAL_KEYS = ("audio", "length", "label", "mask", "utterance")
+CLASSES_FILE = "classes.json"
+RESUMABLE_CHANGES = ("epochs", "progress", "log_every_steps", "checkpoint_every_steps")
+
+
+class WorkdirError(RuntimeError):
+    """A workdir that holds a different run; the message says what to do."""
+
+
+def build_model(config: ml_collections.ConfigDict, num_classes: int, *, bn_axis_name: str | None):
+    return models.build(config.model.name, num_classes, bn_axis_name=bn_axis_name, **config.model.kwargs.to_dict())
+
+
+def write_config(config: ml_collections.ConfigDict, workdir: pathlib.Path) -> None:
+    """Save the config beside the checkpoints; refuse a workdir of a different run."""
+    path = workdir / "config.json"
+    text = config_lib.to_json(config)
+    if path.is_file():
+        old, new = json.loads(path.read_text()), json.loads(text)
+        for run in (old, new):  # may change between a run and its resumption
+            for key in RESUMABLE_CHANGES:
+                run.get("train", {}).pop(key, None)
+        if old != new:
+            raise WorkdirError(
+                f"{workdir} holds a run with a different config ({path}); use a new --workdir, or delete it "
+                "to start over (only train.epochs may change when resuming)"
+            )
+    if jax.process_index() == 0:
+        workdir.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+
+
+@dataclasses.dataclass
+class EvalResult:
+    """One evaluation: per-utterance probabilities and labels, and the metrics dict."""
+
+    ids: tuple[str, ...]  # the utterances, in corpus order (the order of the rows below)
+    probs: np.ndarray  # [U, K] mean class probabilities per utterance
+    labels: np.ndarray  # [U]
+    metrics: dict  # metrics.summarize(...) plus "loss" and "utterances"
+
+
+class Trainer:
+    def __init__(self, config: ml_collections.ConfigDict, workdir: str | pathlib.Path, *, corpus=None, fold=None):
+        config_lib.validate(config)
+        self.config = config
+        self.workdir = pathlib.Path(workdir)
+        self.corpus = data.load_corpus(config) if corpus is None else corpus
+        self.fold = data.fold(config, self.corpus.meta) if fold is None else fold
+        self.class_names = self.corpus.class_names
+        self.num_classes = len(self.class_names)
+        self.dp = DataParallel(mode=config.parallel.mode)
+        self.dp.check_batch_size(config.train.global_batch_size)
+        self.pipeline_config = data.pipeline_config(config)
+        self.steps_per_epoch = len(self.fold.train_ids) // config.train.global_batch_size
+        if self.steps_per_epoch == 0:
+            raise pipeline.PipelineError(
+                f"fold {self.fold.name} has {len(self.fold.train_ids)} training examples, fewer than "
+                f"train.global_batch_size={config.train.global_batch_size}; lower the batch size"
+            )
+        self.total_steps = self.steps_per_epoch * config.train.epochs
+        self.model = build_model(config, self.num_classes, bn_axis_name=AXIS)
+        tx = state_lib.optimizer(config.train, self.total_steps)
+        samples = self.pipeline_config.clip_samples
+        local = jnp.zeros((1, samples), jnp.float32)
+        self.initial_state = state_lib.create(self.model, tx, config.train.seed, local, jnp.full((1,), samples))
+        self.train_fn = self.dp.compile(steps.train_step, (REPLICATED, SHARDED), (REPLICATED, REPLICATED), donate_argnums=(0,))
+        self._eval_fns = {}
+
+    # -- evaluation ----------------------------------------------------------------
+
+    def _eval_fn(self, num_utterances: int):
+        if num_utterances not in self._eval_fns:
+            fn = functools.partial(steps.eval_step, num_utterances=num_utterances)
+            self._eval_fns[num_utterances] = self.dp.compile(fn, (REPLICATED, SHARDED), REPLICATED)
+        return self._eval_fns[num_utterances]
+
+    def evaluate(self, state, ids: Iterable[str]) -> EvalResult:
+        """Evaluate ``state`` on the examples ``ids`` (every one exactly once, any process count)."""
+        wanted = set(ids)
+        ids = tuple(i for i in self.corpus.meta["id"].tolist() if i in wanted)  # the dataset's order
+        if len(ids) != len(wanted):
+            raise splits.SplitError(f"{len(wanted) - len(ids)} of the ids to evaluate are not in the corpus")
+        if not ids:
+            raise splits.SplitError("nothing to evaluate: the id list is empty")
+        dataset = pipeline.eval_dataset(splits.select(self.corpus.dataset, ids), self.pipeline_config)
+        fn = self._eval_fn(len(ids))
+        state = self.dp.replicate(state)
+        totals = None
+        for batch in dataset.as_numpy_iterator():
+            out = fn(state, self.dp.shard({k: batch[k] for k in EVAL_KEYS}))
+            totals = out if totals is None else jax.tree.map(jnp.add, totals, out)
+        totals = jax.device_get(totals)
+        rows = np.asarray(totals["rows"])
+        if np.any(rows == 0):
+            raise RuntimeError(f"{int(np.sum(rows == 0))} utterances got no evaluation rows; this is a bug")
+        probs = np.asarray(totals["probs"]) / rows[:, None]
+        labels = np.argmax(np.asarray(totals["labels"]), axis=-1)
+        predictions = np.argmax(probs, axis=-1)
+        confusion = sklearn.metrics.confusion_matrix(labels, predictions, labels=range(self.num_classes))
+        summary = metrics_lib.summarize(confusion, self.class_names)
+        true_prob = np.clip(probs[np.arange(len(labels)), labels], 1e-12, None)
+        summary["loss"] = float(-np.mean(np.log(true_prob)))
+        summary["utterances"] = len(ids)
+        return EvalResult(ids, probs, labels, summary)
+
+    # -- training ------------------------------------------------------------------
+
+    def _train_batches(self, start_epoch: int, skip: int):
+        dataset = pipeline.train_dataset(
+            splits.select(self.corpus.dataset, self.fold.train_ids), self.pipeline_config, start_epoch=start_epoch
+        )
+        return dataset.skip(skip).as_numpy_iterator()
+
+    def _score(self, result: EvalResult) -> float:
+        metric = self.config.train.early_stopping_metric
+        return -result.metrics["loss"] if metric == "loss" else result.metrics[metric]
+
+    def fit(self) -> tuple[state_lib.TrainState, dict]:
+        cfg = self.config.train
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        write_config(self.config, self.workdir)
+        if jax.process_index() == 0:
+            classes = {"class_names": list(self.class_names), "corpus": self.config.data.name, "fold": self.fold.name}
+            (self.workdir / CLASSES_FILE).write_text(json.dumps(classes, indent=1))
+        ckpts = checkpoint.Checkpoints(self.workdir)
+        writer = metric_log.MetricWriter(self.workdir)
+        state, record = self.initial_state, {"best_score": None, "best_step": None, "bad_evals": 0, "stopped": False}
+        if checkpoint.latest_step(ckpts.root / checkpoint.LATEST) is not None:
+            state, meta = checkpoint.restore(ckpts.root / checkpoint.LATEST, self.initial_state)
+            if meta["steps_per_epoch"] != self.steps_per_epoch:
+                raise WorkdirError(f"{self.workdir}: the checkpoint was written with another batch size or fold")
+            record = meta["record"]
+        start = int(jax.device_get(state.step))
+        has_val = bool(self.fold.val_ids)
+        eval_every = cfg.eval_every_epochs * self.steps_per_epoch
+        state = self.dp.replicate(state)
+        progress = _progress(self.total_steps, start, enabled=cfg.progress and jax.process_index() == 0)
+        batches = self._train_batches(start // self.steps_per_epoch, start % self.steps_per_epoch)
+        sums, t0, step = None, time.perf_counter(), start
+        started = time.perf_counter()
+        while step < self.total_steps and not record["stopped"]:
+            batch = next(batches)
+            state, out = self.train_fn(state, self.dp.shard({k: batch[k] for k in TRAIN_KEYS}))
+            sums = out if sums is None else jax.tree.map(jnp.add, sums, out)
+            step += 1
+            progress.update(1)
+            if step % cfg.log_every_steps == 0 or step == self.total_steps:
+                sums = jax.device_get(sums)
+                count = max(float(sums["count"]), 1.0)
+                values = {"loss": sums["loss_sum"] / count, "accuracy": sums["correct"] / count}
+                values["steps_per_s"] = cfg.log_every_steps / max(time.perf_counter() - t0, 1e-9)
+                writer.write(step, "train", values, epoch=step / self.steps_per_epoch)
+                progress.set_postfix(loss=f"{values['loss']:.3f}", acc=f"{values['accuracy']:.2f}")
+                sums, t0 = None, time.perf_counter()
+            if has_val and step % eval_every == 0:
+                record = self._validate(state, step, record, ckpts, writer)
+            if step % cfg.checkpoint_every_steps == 0 or step == self.total_steps or record["stopped"]:
+                ckpts.save_latest(state, self._meta(step, record))
+        progress.close()
+        if not has_val:  # no validation speakers: the last state is the one to evaluate
+            ckpts.save_best(state, self._meta(step, record), score=0.0)
+        ckpts.save_latest(state, self._meta(step, record))
+        ckpts.wait()
+        ckpts.close()
+        writer.close()
+        summary = {
+            "fold": self.fold.name,
+            "steps": step,
+            "epochs": step / self.steps_per_epoch,
+            "train_seconds_this_run": time.perf_counter() - started,
+            "early_stopped": record["stopped"],
+            "best_step": record["best_step"],
+            "best_val_score": record["best_score"],
+            "early_stopping_metric": cfg.early_stopping_metric,
+        }
+        if jax.process_index() == 0:
+            (self.workdir / "train_summary.json").write_text(json.dumps(summary, indent=1))
+        return state, summary
+
+    def _meta(self, step: int, record: dict) -> dict:
+        return {
+            "step": step,
+            "epoch": step // self.steps_per_epoch,
+            "batch_in_epoch": step % self.steps_per_epoch,
+            "steps_per_epoch": self.steps_per_epoch,
+            "record": record,
+            "fold": self.fold.name,
+            "class_names": list(self.class_names),
+        }
+
+    def _validate(self, state, step, record, ckpts, writer) -> dict:
+        result = self.evaluate(state, self.fold.val_ids)
+        m = result.metrics
+        writer.write(step, "val", {"loss": m["loss"], "wa": m["wa"], "ua": m["ua"]}, epoch=step / self.steps_per_epoch)
+        score = self._score(result)
+        record = dict(record)
+        if record["best_score"] is None or score > record["best_score"]:
+            record.update(best_score=score, best_step=step, bad_evals=0)
+            ckpts.save_best(state, self._meta(step, record), score)
+        else:
+            record["bad_evals"] += 1
+            patience = self.config.train.early_stopping_patience
+            if patience and record["bad_evals"] >= patience:
+                record["stopped"] = True
+        return record
+
+
+def _progress(total: int, initial: int, *, enabled: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, disable=not enabled, file=sys.stderr, unit="step", dynamic_ncols=True)
