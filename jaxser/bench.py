@@ -43,10 +43,12 @@ def _machine() -> dict:
     }
 
 
-def _timed(n: int, step) -> float:
+def _timed(n: int, step, *, wait=lambda: None) -> float:
+    """Seconds for ``n`` calls, including the device finishing them (``wait`` blocks)."""
     start = time.perf_counter()
     for _ in range(n):
         step()
+    wait()
     return time.perf_counter() - start
 
 
@@ -77,10 +79,11 @@ def run(config, *, steps: int = 20, warmup: int = 3) -> dict:
         holder["state"], metrics = trainer.train_fn(holder["state"], placed)
         return metrics
 
-    _timed(warmup, synthetic_step)
-    jax.block_until_ready(holder["state"])
-    synthetic_s = _timed(steps, synthetic_step)
-    jax.block_until_ready(holder["state"])
+    def wait():
+        jax.block_until_ready(holder["state"])
+
+    _timed(warmup, synthetic_step, wait=wait)
+    synthetic_s = _timed(steps, synthetic_step, wait=wait)
 
     batches = trainer._train_batches(0, 0)
     _timed(warmup, lambda: next(batches))
@@ -90,10 +93,8 @@ def run(config, *, steps: int = 20, warmup: int = 3) -> dict:
         batch = next(batches)
         holder["state"], _ = trainer.train_fn(holder["state"], dp.shard({k: batch[k] for k in supervised.TRAIN_KEYS}))
 
-    _timed(warmup, real_step)
-    jax.block_until_ready(holder["state"])
-    real_s = _timed(steps, real_step)
-    jax.block_until_ready(holder["state"])
+    _timed(warmup, real_step, wait=wait)
+    real_s = _timed(steps, real_step, wait=wait)
 
     def rates(seconds):
         return {

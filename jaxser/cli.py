@@ -141,6 +141,13 @@ def build_parser() -> argparse.ArgumentParser:
     cv.add_argument("--workdir", type=pathlib.Path, required=True)
     cv.add_argument("--folds", type=lambda s: [int(x) for x in s.split(",")], help="only these fold indices, e.g. 0,1")
 
+    for command in (train, cv):
+        command.add_argument(
+            "--distributed", action="store_true",
+            help="multi-host: call jax.distributed.initialize() first (auto-detected on TPU pods and SLURM; "
+            "else set JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES and JAX_PROCESS_ID)",
+        )
+
     bench = sub.add_parser("bench", help="train-step throughput: synthetic batches and the real input pipeline")
     bench.add_argument("--config", required=True)
     bench.add_argument("--steps", type=int, default=20)
@@ -179,6 +186,10 @@ def _run(args, overrides) -> int:
         raise UsageError(f"unexpected arguments {overrides}; --config.* overrides go with train, cv and bench")
     if args.command == "summary":
         return _summary(args.dataset, args.manual_dir, args.data_dir, args.config, args.json, args.batch_size)
+    if getattr(args, "distributed", False):
+        import jax
+
+        jax.distributed.initialize()  # before anything touches a device
     _compile_cache()
     if args.command == "demo":
         from jaxser.demo import demo_config
