@@ -76,6 +76,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.train.weight_decay = 0.0  # decoupled decay (adamw only)
     c.train.momentum = 0.9  # sgd
     c.train.grad_clip_norm = 0.0  # 0 = off
+    c.train.on_nonfinite = "stop"  # NaN/Inf loss or gradients: "stop" with an error, or "skip" the update
     c.train.seed = 0
     c.train.eval_every_epochs = 1
     c.train.early_stopping_patience = 10  # evaluations without improvement; 0 = off
@@ -183,6 +184,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
         f"train.early_stopping_metric={t.early_stopping_metric!r} must be 'ua', 'wa' or 'loss'",
     )
     _require(t.eval_every_epochs >= 1, "train.eval_every_epochs must be >= 1")
+    _require(t.on_nonfinite in ("stop", "skip"), f"train.on_nonfinite={t.on_nonfinite!r} must be 'stop' or 'skip'")
     _require(t.log_every_steps >= 1, "train.log_every_steps must be >= 1")
     _require(config.parallel.mode in ("shard_map", "pmap"), "parallel.mode must be 'shard_map' or 'pmap'")
     from jaxser import models  # late: models import flax

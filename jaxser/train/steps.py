@@ -47,14 +47,27 @@ def train_step(state: TrainState, batch: dict) -> tuple[TrainState, dict]:
 
     (loss, (logits, updates)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
     grads = lax.psum(grads, AXIS)
-    new_state = state.apply_gradients(grads, updates.get("batch_stats", state.batch_stats))
+    total_loss = lax.psum(loss, AXIS)
+    new_batch_stats = updates.get("batch_stats", state.batch_stats)
+    # A non-finite loss, gradient or statistic never reaches the state: the update is
+    # dropped (the step counter still advances with the data) and counted; the host
+    # stops or carries on as the config says. Every device sees the same psummed values.
+    finite = jnp.isfinite(total_loss) & _all_finite(grads) & _all_finite(new_batch_stats)
+    updated = state.apply_gradients(grads, new_batch_stats)
+    new_state = jax.tree.map(lambda new, old: jnp.where(finite, new, old), updated, state.replace(step=updated.step))
     correct = jnp.sum((jnp.argmax(logits, -1) == batch["label"]) * mask)
     metrics = {
-        "loss_sum": lax.psum(loss, AXIS) * global_count,
-        "correct": lax.psum(correct, AXIS),
-        "count": global_count,
+        "loss_sum": jnp.where(finite, total_loss * global_count, 0.0),
+        "correct": jnp.where(finite, lax.psum(correct, AXIS), 0),
+        "count": jnp.where(finite, global_count, 0.0),
+        "nonfinite": 1 - finite.astype(jnp.int32),
     }
     return new_state, metrics
+
+
+def _all_finite(tree) -> jax.Array:
+    leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)]
+    return jnp.all(jnp.stack(leaves)) if leaves else jnp.array(True)
 
 
 def eval_step(state: TrainState, batch: dict, num_utterances: int) -> dict:

@@ -41,6 +41,10 @@ CLASSES_FILE = "classes.json"
 RESUMABLE_CHANGES = ("epochs", "progress", "log_every_steps", "checkpoint_every_steps")
 
 
+class NonFiniteError(FloatingPointError):
+    """The loss or gradients turned NaN/Inf; no such update reached the state or a checkpoint."""
+
+
 class WorkdirError(RuntimeError):
     """A workdir that holds a different run; the message says what to do."""
 
@@ -175,33 +179,48 @@ class Trainer:
         state = self.dp.replicate(state)
         progress = _progress(self.total_steps, start, enabled=cfg.progress and jax.process_index() == 0)
         batches = self._train_batches(start // self.steps_per_epoch, start % self.steps_per_epoch)
-        sums, t0, step = None, time.perf_counter(), start
+        sums, t0, step, steps_since_log = None, time.perf_counter(), start, 0
         started = time.perf_counter()
-        while step < self.total_steps and not record["stopped"]:
-            batch = next(batches)
-            state, out = self.train_fn(state, self.dp.shard({k: batch[k] for k in TRAIN_KEYS}))
-            sums = out if sums is None else jax.tree.map(jnp.add, sums, out)
-            step += 1
-            progress.update(1)
-            if step % cfg.log_every_steps == 0 or step == self.total_steps:
-                sums = jax.device_get(sums)
-                count = max(float(sums["count"]), 1.0)
-                values = {"loss": sums["loss_sum"] / count, "accuracy": sums["correct"] / count}
-                values["steps_per_s"] = cfg.log_every_steps / max(time.perf_counter() - t0, 1e-9)
-                writer.write(step, "train", values, epoch=step / self.steps_per_epoch)
-                progress.set_postfix(loss=f"{values['loss']:.3f}", acc=f"{values['accuracy']:.2f}")
-                sums, t0 = None, time.perf_counter()
-            if has_val and step % eval_every == 0:
-                record = self._validate(state, step, record, ckpts, writer)
-            if step % cfg.checkpoint_every_steps == 0 or step == self.total_steps or record["stopped"]:
-                ckpts.save_latest(state, self._meta(step, record))
-        progress.close()
-        if not has_val:  # no validation speakers: the last state is the one to evaluate
-            ckpts.save_best(state, self._meta(step, record), score=0.0)
-        ckpts.save_latest(state, self._meta(step, record))
-        ckpts.wait()
-        ckpts.close()
-        writer.close()
+        try:
+            while step < self.total_steps and not record["stopped"]:
+                batch = next(batches)
+                state, out = self.train_fn(state, self.dp.shard({k: batch[k] for k in TRAIN_KEYS}))
+                sums = out if sums is None else jax.tree.map(jnp.add, sums, out)
+                step += 1
+                steps_since_log += 1
+                progress.update(1)
+                due_eval = has_val and step % eval_every == 0
+                due_save = step % cfg.checkpoint_every_steps == 0 or step == self.total_steps
+                if step % cfg.log_every_steps == 0 or due_eval or due_save:
+                    sums = jax.device_get(sums)
+                    record["nonfinite_steps"] = record.get("nonfinite_steps", 0) + int(sums["nonfinite"])
+                    if sums["nonfinite"] and cfg.on_nonfinite == "stop":
+                        ckpts.wait()  # saves in flight land before we name them
+                        raise NonFiniteError(
+                            f"{self.workdir}: non-finite loss or gradients at {int(sums['nonfinite'])} step(s) up to "
+                            f"step {step}; those updates were dropped. Last good checkpoints: latest at step "
+                            f"{ckpts.latest.latest_step()}, best at step {ckpts.best.latest_step()} (in {ckpts.root}). "
+                            "Lower train.learning_rate, set train.grad_clip_norm, or set train.on_nonfinite=skip"
+                        )
+                    count = max(float(sums["count"]), 1.0)
+                    values = {"loss": sums["loss_sum"] / count, "accuracy": sums["correct"] / count}
+                    values["steps_per_s"] = steps_since_log / max(time.perf_counter() - t0, 1e-9)
+                    values["nonfinite_steps"] = int(sums["nonfinite"])
+                    writer.write(step, "train", values, epoch=step / self.steps_per_epoch)
+                    progress.set_postfix(loss=f"{values['loss']:.3f}", acc=f"{values['accuracy']:.2f}")
+                    sums, t0, steps_since_log = None, time.perf_counter(), 0
+                if due_eval:
+                    record = self._validate(state, step, record, ckpts, writer)
+                if due_save or record["stopped"]:
+                    ckpts.save_latest(state, self._meta(step, record))
+            if not has_val:  # no validation speakers: the last state is the one to evaluate
+                ckpts.save_best(state, self._meta(step, record), score=0.0)
+            ckpts.save_latest(state, self._meta(step, record))
+        finally:  # also on errors: finish saves in flight, flush logs
+            progress.close()
+            ckpts.wait()
+            ckpts.close()
+            writer.close()
         summary = {
             "fold": self.fold.name,
             "steps": step,
@@ -211,6 +230,7 @@ class Trainer:
             "best_step": record["best_step"],
             "best_val_score": record["best_score"],
             "early_stopping_metric": cfg.early_stopping_metric,
+            "nonfinite_steps_skipped": record.get("nonfinite_steps", 0),
         }
         if jax.process_index() == 0:
             (self.workdir / "train_summary.json").write_text(json.dumps(summary, indent=1))

@@ -30,7 +30,8 @@ def test_fit_compiles_once_and_writes_the_run(tmp_path, tfds_dir, tiny_corpus):
     for name in ("config.json", "classes.json", "train_summary.json", "metrics.jsonl"):
         assert (tmp_path / name).is_file(), name
     records = metric_log.read(tmp_path)
-    assert [r["step"] for r in records if r["split"] == "train"] == [2, 4, 6, 8, 9]
+    # Every log_every_steps=2, and before each evaluation / checkpoint (steps 3, 6, 9).
+    assert [r["step"] for r in records if r["split"] == "train"] == [2, 3, 4, 6, 8, 9]
     assert [r["step"] for r in records if r["split"] == "val"] == [3, 6, 9]
     assert all(np.isfinite(r["loss"]) for r in records)
     assert checkpoint.latest_step(tmp_path / "checkpoints" / "latest") == 9
@@ -75,3 +76,35 @@ def test_evaluation_counts_every_test_utterance_once(tmp_path, tfds_dir, tiny_co
         result = supervised.Trainer(config, tmp_path / mode, corpus=tiny_corpus).evaluate(state, trainer.fold.test_ids)
         assert result.metrics["total"] == result.metrics["utterances"] == len(trainer.fold.test_ids) == 12
         assert np.allclose(result.probs.sum(-1), 1.0, atol=1e-5)
+
+
+def _poisoned(trainer, bad_steps):
+    """Make the training batches at ``bad_steps`` (1-based) produce a NaN loss."""
+    original = trainer._train_batches
+
+    def batches(start_epoch, skip):
+        for step, batch in enumerate(original(start_epoch, skip), start=start_epoch * trainer.steps_per_epoch + skip + 1):
+            if step in bad_steps:
+                batch = dict(batch, audio=np.full_like(batch["audio"], np.nan))
+            yield batch
+
+    trainer._train_batches = batches
+    return trainer
+
+
+def test_nonfinite_loss_stops_the_run_without_touching_the_state(tmp_path, tfds_dir, tiny_corpus):
+    config = make_config(tfds_dir, epochs=3, checkpoint_every_steps=3)
+    trainer = _poisoned(supervised.Trainer(config, tmp_path, corpus=tiny_corpus), {5})
+    with pytest.raises(supervised.NonFiniteError, match="up to step 6.*latest at step 3, best at step 3"):
+        trainer.fit()
+    state, _ = checkpoint.restore(tmp_path / "checkpoints" / "latest", trainer.initial_state)
+    assert int(state.step) == 3
+    assert all(np.all(np.isfinite(np.asarray(x))) for x in jax.tree.leaves((state.params, state.opt_state)))
+
+
+def test_nonfinite_updates_are_skipped_when_asked(tmp_path, tfds_dir, tiny_corpus):
+    config = make_config(tfds_dir, epochs=3, on_nonfinite="skip")
+    trainer = _poisoned(supervised.Trainer(config, tmp_path, corpus=tiny_corpus), {2, 7})
+    state, summary = trainer.fit()
+    assert summary["nonfinite_steps_skipped"] == 2 and int(state.step) == 9
+    assert all(np.all(np.isfinite(np.asarray(x))) for x in jax.tree.leaves((state.params, state.batch_stats, state.opt_state)))
