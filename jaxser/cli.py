@@ -20,7 +20,8 @@ import shlex
 import sys
 
 DEFAULT_DATA_DIR = pathlib.Path(os.environ.get("JAXSER_TFDS_DIR", "~/.cache/jaxser/tensorflow_datasets")).expanduser()
-COMPILE_CACHE = pathlib.Path("~/.cache/jaxser/jax_compilation_cache").expanduser()
+# Persistent XLA compilation cache; JAXSER_COMPILE_CACHE moves it, or turns it off when empty.
+COMPILE_CACHE = os.environ.get("JAXSER_COMPILE_CACHE", str(pathlib.Path("~/.cache/jaxser/jax_compilation_cache").expanduser()))
 
 
 class UsageError(ValueError):
@@ -176,9 +177,11 @@ def _quiet_libraries() -> None:
 
 def _compile_cache() -> None:
     """Persistent XLA compilation cache: folds, resumed runs and evaluations reuse compiled steps."""
+    if not COMPILE_CACHE:
+        return
     import jax
 
-    jax.config.update("jax_compilation_cache_dir", str(COMPILE_CACHE))
+    jax.config.update("jax_compilation_cache_dir", COMPILE_CACHE)
 
 
 def _run(args, overrides) -> int:

@@ -19,6 +19,7 @@ from jaxser.train import data
 from tests.train.tiny_model import TinyMel
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("JAXSER_COMPILE_CACHE", "")  # CLI tests: no persistent cache in the user's home
 
 
 def _data_root() -> pathlib.Path | None:
