@@ -244,11 +244,12 @@ def main(argv: list[str] | None = None) -> int:
     from jaxser.data.splits import SplitError
     from jaxser.train.checkpoint import CheckpointError
     from jaxser.train.parallel import BatchSizeError
-    from jaxser.train.supervised import WorkdirError
+    from jaxser.train.supervised import NonFiniteError, WorkdirError
+    from jaxser.train.workdir import WorkdirLockedError
 
     expected = (
         AudioError, ConfigError, ManualDirError, NotPreparedError, UnknownCorpusError, PipelineError, SplitError,
-        CheckpointError, BatchSizeError, WorkdirError, UsageError,
+        CheckpointError, BatchSizeError, WorkdirError, WorkdirLockedError, NonFiniteError, UsageError,
     )
     try:
         return _run(args, overrides)

@@ -23,6 +23,7 @@ import ml_collections
 from jaxser import evaluate as evaluate_lib
 from jaxser import results as results_lib
 from jaxser.train import data, supervised
+from jaxser.train import workdir as workdir_lib
 
 
 def fold_dir(workdir: pathlib.Path, index: int) -> pathlib.Path:
@@ -39,7 +40,11 @@ def run_cv(
 ) -> dict:
     """Train and evaluate the folds (all by default); returns the results dict."""
     workdir = pathlib.Path(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
+    with workdir_lib.locked(workdir):
+        return _run_cv(config, workdir, folds, command, log)
+
+
+def _run_cv(config, workdir: pathlib.Path, folds, command: str, log) -> dict:
     corpus = data.load_corpus(config)
     all_folds = data.folds(config, corpus.meta)
     indices = list(range(len(all_folds))) if folds is None else list(folds)

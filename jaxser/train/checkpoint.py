@@ -13,6 +13,7 @@ stopping record and the validation metric. No pickle anywhere.
 
 from __future__ import annotations
 
+import logging
 import pathlib
 from typing import Any
 
@@ -22,6 +23,7 @@ import orbax.checkpoint as ocp
 from jaxser.train.state import TrainState
 
 LATEST, BEST = "latest", "best"
+log = logging.getLogger(__name__)
 
 
 class CheckpointError(RuntimeError):
@@ -84,27 +86,49 @@ def restore(
 ) -> tuple[TrainState, dict]:
     """The state (shaped and placed like ``template``) and meta of the checkpoint in ``directory``.
 
-    ``directory`` is ``checkpoints/latest`` or ``checkpoints/best``; ``step`` defaults to
-    the newest.
+    ``directory`` is ``checkpoints/latest`` or ``checkpoints/best``. With ``step=None``
+    the newest checkpoint that restores is used: a damaged one (truncated or missing
+    files, e.g. a save killed half-way by a full disk) is skipped with a warning naming
+    it and what was wrong, and the previous one is tried. If none restores, a
+    :class:`CheckpointError` lists each failure: never a silent fresh start.
     """
     directory = pathlib.Path(directory).absolute()
     if not directory.is_dir():
         raise CheckpointError(f"no checkpoint folder {directory}; train first (jaxser train --workdir ...)")
     manager = _manager(directory)
+    failures = []
     try:
-        step = manager.latest_step() if step is None else step
-        if step is None:
+        steps = sorted(manager.all_steps(), reverse=True) if step is None else [step]
+        if not steps:
             raise CheckpointError(f"{directory} holds no finished checkpoint; train (longer) first")
         abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, _arrays(template))
-        restored = manager.restore(
-            step,
-            args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore()),
-        )
+        args = ocp.args.Composite(state=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore())
+        for candidate in steps:
+            try:
+                restored = manager.restore(candidate, args=args)
+                _check_restored(restored, abstract)
+            except Exception as err:  # orbax/tensorstore raise many types for damaged files
+                reason = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"[:300]
+                failures.append(f"step {candidate}: {reason}")
+                log.warning("checkpoint %s/%s is damaged (%s); trying the previous one", directory, candidate, reason)
+                continue
+            state = template.replace(**restored["state"])
+            return state, dict(restored["meta"])
     finally:
         manager.close()
-    arrays = restored["state"]
-    state = template.replace(**arrays)
-    return state, dict(restored["meta"])
+    raise CheckpointError(
+        f"no checkpoint in {directory} could be restored:\n  " + "\n  ".join(failures)
+        + "\nMove the folder away to start this run over, or restore it from a backup."
+    )
+
+
+def _check_restored(restored, abstract) -> None:
+    if "meta" not in restored or not isinstance(restored["meta"], dict) or "step" not in restored["meta"]:
+        raise CheckpointError("its meta item is missing or unreadable")
+    got = jax.tree.map(lambda x: (x.shape, x.dtype), restored["state"])
+    want = jax.tree.map(lambda x: (x.shape, x.dtype), abstract)
+    if got != want:
+        raise CheckpointError("its arrays do not match the model (another config or model version?)")
 
 
 def latest_step(directory: str | pathlib.Path) -> int | None:

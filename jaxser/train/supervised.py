@@ -33,6 +33,7 @@ from jaxser import metrics as metrics_lib
 from jaxser import models
 from jaxser.data import pipeline, splits
 from jaxser.train import checkpoint, data, metric_log, state as state_lib, steps
+from jaxser.train import workdir as workdir_lib
 from jaxser.train.parallel import AXIS, REPLICATED, SHARDED, DataParallel
 
 TRAIN_KEYS = ("audio", "length", "label", "mask")
@@ -159,6 +160,11 @@ class Trainer:
         return -result.metrics["loss"] if metric == "loss" else result.metrics[metric]
 
     def fit(self) -> tuple[state_lib.TrainState, dict]:
+        """Train (or resume) to the end or early stop; holds the workdir's lock meanwhile."""
+        with workdir_lib.locked(self.workdir):
+            return self._fit()
+
+    def _fit(self) -> tuple[state_lib.TrainState, dict]:
         cfg = self.config.train
         self.workdir.mkdir(parents=True, exist_ok=True)
         write_config(self.config, self.workdir)
