@@ -18,14 +18,16 @@ Two implementations with identical variables (``conv/kernel``, ``conv/bias``,
     ``min`` where ``a < 0``. Normalisation, ELU and their backward run on the pooled
     tensor (4x-16x smaller); the full-size conv output is only read by one
     statistics reduction and one max/min reduction, which XLA fuses.
-  - Pooling is a reshape + max (its gradient is an elementwise mask) instead of
+  - Pooling is the max of strided slices with a ``custom_vjp`` whose gradient is an
+    elementwise "equals the window max" mask times the upsampled gradient, instead of
     ``reduce_window``, whose ``select_and_scatter`` backward is slow on CPU.
   - Convolutions with few input channels (the first block: 1 channel, 3 or 9 taps) are
     written as shifted multiply-adds that XLA fuses into the consumers, so the largest
     activation of the network (the first conv output) is never written to memory.
   - Other convolutions use ``lax.conv_general_dilated`` forward and a ``custom_vjp``
-    whose kernel gradient is one im2col matmul (``patches^T @ dy``) and whose input
-    gradient is the forward convolution of ``dy`` with the flipped kernel.
+    whose kernel gradient is one matmul per tap (shifted input^T @ dy, accumulated over
+    batch chunks with ``lax.scan``; a full im2col matrix was slower to materialise) and
+    whose input gradient is the forward convolution of ``dy`` with the flipped kernel.
 
 Padding (``mask_padding=True``): positions at or past each clip's valid length are
 excluded from the BatchNorm statistics and from the pools and are zeroed after the
