@@ -11,15 +11,15 @@ predicted label, class probabilities) and ``confusion.png`` into the workdir.
 from __future__ import annotations
 
 import csv
+import io
 import json
-import os
 import pathlib
 
 import jax
 import numpy as np
 
 from jaxser import config as config_lib
-from jaxser import plots
+from jaxser import plots, results
 from jaxser.train import checkpoint, supervised
 
 
@@ -63,23 +63,17 @@ def evaluate_workdir(
 
 
 def _write(workdir: pathlib.Path, result: dict, evaluation, trainer) -> None:
-    _atomic_text(workdir / "eval.json", json.dumps(result, indent=1))
     title = f"{result['config']} {result['fold']} ({result['part']}): WA {result['wa']:.3f}, UA {result['ua']:.3f}"
     plots.confusion_matrix_png(np.asarray(result["confusion"]), trainer.class_names, workdir / "confusion.png", title=title)
     by_id = dict(zip(trainer.corpus.meta["id"].tolist(), trainer.corpus.meta["speaker"].tolist()))
-    tmp = workdir / ".predictions.csv.tmp"
-    with tmp.open("w", newline="") as f:
-        out = csv.writer(f)
-        out.writerow(["id", "speaker", "label", "predicted", *[f"p_{name}" for name in trainer.class_names]])
-        predicted = np.argmax(evaluation.probs, axis=-1)
-        for i, example_id in enumerate(evaluation.ids):
-            row = [example_id, by_id.get(example_id, ""), trainer.class_names[evaluation.labels[i]]]
-            row += [trainer.class_names[predicted[i]], *[f"{p:.6f}" for p in evaluation.probs[i]]]
-            out.writerow(row)
-    os.replace(tmp, workdir / "predictions.csv")
-
-
-def _atomic_text(path: pathlib.Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    rows = io.StringIO()
+    out = csv.writer(rows)
+    out.writerow(["id", "speaker", "label", "predicted", *[f"p_{name}" for name in trainer.class_names]])
+    predicted = np.argmax(evaluation.probs, axis=-1)
+    for i, example_id in enumerate(evaluation.ids):
+        row = [example_id, by_id.get(example_id, ""), trainer.class_names[evaluation.labels[i]]]
+        row += [trainer.class_names[predicted[i]], *[f"{p:.6f}" for p in evaluation.probs[i]]]
+        out.writerow(row)
+    results.write_atomic(workdir / "predictions.csv", rows.getvalue())
+    # Last: `jaxser cv` takes an eval.json as "this fold is finished".
+    results.write_atomic(workdir / "eval.json", json.dumps(result, indent=1))

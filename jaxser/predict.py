@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxser import audio as audio_lib
-from jaxser.train import checkpoint, state as state_lib, steps, supervised
+from jaxser.train import checkpoint, data, state as state_lib, steps, supervised
 from jaxser.evaluate import load_config
 
 
@@ -46,9 +46,8 @@ class Predictor:
         self.config = config
         self.class_names = tuple(class_names)
         self.sample_rate = int(config.data.sample_rate)
-        d = config.data
-        self.window = round((d.chunk_seconds or d.clip_seconds) * self.sample_rate)
-        self.hop = round((d.hop_seconds or (d.chunk_seconds or d.clip_seconds) / 2) * self.sample_rate)
+        windows = data.pipeline_config(config)  # the evaluation windows training used
+        self.window, self.hop = windows.chunk_samples, windows.hop_samples
         self.batch_size = batch_size
         self.model = supervised.build_model(config, len(self.class_names), bn_axis_name=None)
         self.variables = variables
@@ -63,7 +62,7 @@ class Predictor:
         meta_names = _class_names(workdir)
         model = supervised.build_model(config, len(meta_names), bn_axis_name=None)
         tx = state_lib.optimizer(config.train, 1)
-        samples = round(config.data.clip_seconds * config.data.sample_rate)
+        samples = data.pipeline_config(config).clip_samples
         template = state_lib.create(model, tx, 0, jnp.zeros((1, samples)), jnp.full((1,), samples))
         state, meta = checkpoint.restore(directory, template)
         return cls(config, state.variables(), meta["class_names"], batch_size=batch_size)

@@ -44,7 +44,8 @@ def _jsonable(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serialisable: {value!r}")
 
 
-def _write_atomic(path: pathlib.Path, text: str) -> None:
+def write_atomic(path: pathlib.Path, text: str) -> None:
+    """Write ``text`` to a temp file beside ``path`` and rename it over: never half a file."""
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
     try:
         with open(tmp, "x", encoding="utf-8") as f:  # not mkstemp: keep the umask's permissions
@@ -162,8 +163,8 @@ def write_cv_results(
     title = f"Pooled confusion, {meta.get('config') or 'cross-validation'} (n = {agg['pooled']['total']})"
     plots.confusion_matrix_png(agg["pooled"]["confusion"], doc["class_names"], workdir / PNG_NAME, title=title)
     md_path, json_path = workdir / MD_NAME, workdir / JSON_NAME
-    _write_atomic(md_path, _markdown(doc))
-    _write_atomic(json_path, text)  # last: its presence means the run's results are complete
+    write_atomic(md_path, _markdown(doc))
+    write_atomic(json_path, text)  # last: its presence means the run's results are complete
     return json_path, md_path
 
 
