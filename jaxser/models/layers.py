@@ -137,6 +137,8 @@ def _flip_kernel(kernel: jax.Array) -> jax.Array:
 # Rows (examples x positions) per kernel-gradient chunk: each tap's shifted input
 # slice then stays small enough to be reused from cache instead of freshly allocated.
 WGRAD_CHUNK_ROWS = 16384
+# Full-resolution rows per chunk of the direct block's pooled kernel gradient.
+POOL_GRAD_CHUNK_ROWS = 65536
 
 
 def _kernel_grad(x: jax.Array, dy: jax.Array, kernel_shape: tuple[int, ...]) -> jax.Array:
@@ -194,6 +196,144 @@ def conv_fast(x: jax.Array, kernel: jax.Array) -> jax.Array:
     return _conv_matmul_grads(x, kernel)
 
 
+# --- Blocks whose convolution is direct (few taps x input channels) ---------------
+# The conv output is the largest tensor of the network (131 MB in the 2D net's first
+# block, 524 MB in the 1D net's, batch 16). Read by two reductions (BatchNorm moments,
+# window max), XLA stores it (CSE merges the two recomputations); autodiff would store
+# its gradient too. Here the moments come from the patches' Gram matrix ``P^T P``
+# (taps x taps) and the window max has a custom gradient built from pooled-size
+# tensors, so only the window max reads the conv, fused.
+
+
+def conv_moments(x: jax.Array, kernel: jax.Array, bias: jax.Array, valid: jax.Array | None):
+    """Per-channel ``(sum z, sum z^2)`` of ``z = conv(x, kernel) + bias`` (SAME,
+    stride 1) over the positions where ``valid`` (bool, broadcastable to
+    ``x[..., :1]``) holds, from ``P^T P`` and ``P^T 1`` of the patches ``P``:
+    ``sum z = (P^T 1) w + n b``, ``sum z^2 = diag(w^T P^T P w) + 2 b (P^T 1) w + n b^2``.
+    Differentiable; ``z`` is never formed."""
+    c_out = kernel.shape[-1]
+    w = kernel.reshape(-1, c_out)  # [taps * c_in, c_out]: the row order of im2col
+    patches = im2col(x, kernel.shape[:-2])
+    if valid is not None:
+        patches = jnp.where(valid, patches, 0.0)
+        n = jnp.sum(jnp.broadcast_to(valid, x.shape[:-1] + (1,)).astype(x.dtype))
+    else:
+        n = math.prod(x.shape[:-1])
+    patches = patches.reshape(-1, w.shape[0])
+    hi = lax.Precision.HIGHEST
+    gram = jnp.matmul(patches.T, patches, precision=hi)
+    pw = jnp.matmul(jnp.sum(patches, axis=0), w, precision=hi)  # sum_p P_p . w
+    s1 = pw + n * bias
+    s2 = jnp.sum(w * jnp.matmul(gram, w, precision=hi), axis=0) + 2.0 * bias * pw + n * bias * bias
+    return s1, s2
+
+
+def _pool_layout(x: jax.Array, pool: tuple[int, ...], ceil: bool):
+    """Spatial pads (ceil) or crops (floor) that make every axis a multiple of ``pool``."""
+    spatial = x.shape[1:-1]
+    if ceil:
+        return [(0, -n % p) for n, p in zip(spatial, pool)]
+    return [(0, -(n % p)) for n, p in zip(spatial, pool)]
+
+
+def _fit_to_pool(a: jax.Array, pads, fill) -> jax.Array:
+    if all(hi == 0 for _, hi in pads):
+        return a
+    crop = tuple(slice(0, n + hi) if hi < 0 else slice(None) for n, (_, hi) in zip(a.shape[1:-1], pads))
+    a = a[(slice(None),) + crop]
+    grow = [(0, max(hi, 0)) for _, hi in pads]
+    return jnp.pad(a, [(0, 0), *grow, (0, 0)], constant_values=fill) if any(hi for _, hi in grow) else a
+
+
+def _window_views(a: jax.Array, pool: tuple[int, ...]) -> list[jax.Array]:
+    """The ``prod(pool)`` strided views (one per window offset, row-major) of ``a``,
+    whose spatial sizes are multiples of ``pool``."""
+    out_shape = [n // p for n, p in zip(a.shape[1:-1], pool)]
+    views = []
+    for offsets in np.ndindex(*pool):
+        start = (0, *offsets, 0)
+        limit = (a.shape[0], *(o + (m - 1) * p + 1 for o, m, p in zip(offsets, out_shape, pool)), a.shape[-1])
+        views.append(lax.slice(a, start, limit, (1, *pool, 1)))
+    return views
+
+
+def _signed_masked_conv(x, kernel, sign, valid, pool, ceil):
+    z = _conv_direct_impl(x, kernel) * sign
+    if valid is not None:
+        z = jnp.where(valid, z, -jnp.inf)
+    return _fit_to_pool(z, _pool_layout(z, pool, ceil), -jnp.inf)
+
+
+@partial(jax.custom_vjp, nondiff_argnums=(4, 5))
+def conv_pool(x: jax.Array, kernel: jax.Array, sign: jax.Array, valid: jax.Array | None,
+              pool: tuple[int, ...], ceil: bool) -> jax.Array:
+    """Window max (kernel = stride ``pool``) of ``sign * conv(x, kernel)`` (no bias),
+    with positions where ``valid`` is False reading ``-inf`` and, with ``ceil``, a final
+    partial window kept. ``sign`` is per channel and gets no gradient (it is piecewise
+    constant); the gradient goes to the first position holding each window's max."""
+    return _conv_pool_impl(x, kernel, sign, valid, pool, ceil)
+
+
+def _conv_pool_impl(x, kernel, sign, valid, pool, ceil):
+    views = _window_views(_signed_masked_conv(x, kernel, sign, valid, pool, ceil), pool)
+    out = views[0]
+    for v in views[1:]:
+        out = jnp.maximum(out, v)
+    return out
+
+
+def _conv_pool_fwd(x, kernel, sign, valid, pool, ceil):
+    y = _conv_pool_impl(x, kernel, sign, valid, pool, ceil)
+    return y, (x, kernel, sign, valid, y)
+
+
+def _conv_pool_bwd(pool, ceil, res, g):
+    x, kernel, sign, valid, y = res
+    kernel_shape, c_out = kernel.shape[:-2], kernel.shape[-1]
+    rows = kernel.reshape(-1, c_out).shape[0]
+
+    def window_grads(xc, yc, gc, validc):
+        """``[prod(pool), B, *S', C]``: the incoming gradient at the window offset that
+        holds the max (the first one on ties; none for windows of padding only)."""
+        zs = _window_views(_signed_masked_conv(xc, kernel, sign, validc, pool, ceil), pool)
+        first = jnp.full(yc.shape, len(zs), jnp.int8)
+        for o in reversed(range(len(zs))):
+            first = jnp.where(zs[o] == yc, jnp.int8(o), first)
+        first = jnp.where(jnp.isfinite(yc), first, jnp.int8(len(zs)))
+        return jnp.stack([jnp.where(first == o, gc, 0.0) for o in range(len(zs))])
+
+    def kernel_grad(xc, yc, gc, validc):
+        gm = window_grads(xc, yc, gc, validc).reshape(-1, c_out)
+        patches = _fit_to_pool(im2col(xc, kernel_shape), _pool_layout(xc, pool, ceil), 0.0)
+        p = jnp.stack(_window_views(patches, pool)).reshape(-1, rows)
+        return jnp.matmul(p.T, gm, precision=lax.Precision.HIGHEST)
+
+    batch = x.shape[0]
+    per_example = math.prod(y.shape[1:-1]) * math.prod(pool)
+    chunk = max([d for d in range(1, batch + 1) if batch % d == 0 and d * per_example <= POOL_GRAD_CHUNK_ROWS]
+                or [1])
+    if chunk == batch:
+        dk = kernel_grad(x, y, g, valid)
+    else:
+        split = lambda a: None if a is None else a.reshape(batch // chunk, chunk, *a.shape[1:])  # noqa: E731
+        operands = (x, y, g, None if valid is None else jnp.broadcast_to(valid, (batch, *valid.shape[1:])))
+        dk, _ = lax.scan(lambda acc, a: (acc + kernel_grad(*a), None), jnp.zeros((rows, c_out), g.dtype),
+                         tuple(split(a) for a in operands))
+    dk = (dk * sign).reshape(kernel.shape)
+    # Input gradient: the window gradients put back in place, through the flipped
+    # kernel (dropped by XLA when x needs none, as for a network's input).
+    nd = len(pool)
+    dz = jnp.moveaxis(window_grads(x, y, g, valid), 0, -2).reshape(*y.shape[:-1], *pool, c_out)
+    order = [0] + [a for i in range(nd) for a in (1 + i, 1 + nd + i)] + [1 + 2 * nd]
+    dz = dz.transpose(order).reshape(y.shape[0], *(n * p for n, p in zip(y.shape[1:-1], pool)), c_out)
+    dz = _fit_to_pool(dz, [(0, -hi) for _, hi in _pool_layout(x, pool, ceil)], 0.0)
+    dx = _conv_direct_impl(dz * sign, _flip_kernel(kernel))
+    return dx, dk, None, None
+
+
+conv_pool.defvjp(_conv_pool_fwd, _conv_pool_bwd)
+
+
 class Conv(nn.Module):
     """SAME, stride-1 convolution with :func:`conv_fast`; the variables of ``nn.Conv``."""
 
@@ -206,6 +346,24 @@ class Conv(nn.Module):
         kernel = self.param("kernel", self.kernel_init, (*self.kernel_size, x.shape[-1], self.features))
         bias = self.param("bias", nn.initializers.zeros_init(), (self.features,))
         return conv_fast(x, kernel) + bias
+
+
+class ConvParams(nn.Module):
+    """The variables of ``nn.Conv`` (``kernel``, ``bias``) for a caller that applies them itself."""
+
+    features: int
+    kernel_size: tuple[int, ...]
+    kernel_init: nn.initializers.Initializer = CONV_KERNEL_INIT
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> tuple[jax.Array, jax.Array]:
+        kernel = self.param("kernel", self.kernel_init, (*self.kernel_size, x.shape[-1], self.features))
+        return kernel, self.param("bias", nn.initializers.zeros_init(), (self.features,))
+
+
+def _is_direct(kernel_shape: Sequence[int], c_in: int) -> bool:
+    """Whether :func:`conv_fast` builds this convolution from shifted multiply-adds."""
+    return all(k % 2 for k in kernel_shape) and math.prod(kernel_shape) * c_in <= DIRECT_CONV_MAX_TAPS
 
 
 class BatchNormCoefficients(nn.Module):
@@ -222,16 +380,22 @@ class BatchNormCoefficients(nn.Module):
     axis_name: str | None = None
 
     @nn.compact
-    def __call__(self, x: jax.Array, *, train: bool, mask: jax.Array | None = None):
-        features = x.shape[-1]
+    def __call__(self, x: jax.Array | None, *, train: bool, mask: jax.Array | None = None,
+                 moments: tuple[jax.Array, jax.Array] | None = None, features: int | None = None):
+        """``moments``: the batch's per-channel ``(E[x], E[x^2])`` when the caller
+        computed them; then ``x`` may be None and ``features`` gives the channel count."""
+        features = x.shape[-1] if x is not None else features
         scale = self.param("scale", nn.initializers.ones_init(), (features,))
         bias = self.param("bias", nn.initializers.zeros_init(), (features,))
         ra_mean = self.variable("batch_stats", "mean", lambda: jnp.zeros((features,), jnp.float32))
         ra_var = self.variable("batch_stats", "var", lambda: jnp.ones((features,), jnp.float32))
         if train:
-            axes = tuple(range(x.ndim - 1))
-            mean = jnp.mean(x, axes, where=mask)
-            mean2 = jnp.mean(x * x, axes, where=mask)
+            if moments is None:
+                axes = tuple(range(x.ndim - 1))
+                mean = jnp.mean(x, axes, where=mask)
+                mean2 = jnp.mean(x * x, axes, where=mask)
+            else:
+                mean, mean2 = moments
             if self.axis_name is not None and not self.is_initializing():
                 mean, mean2 = lax.pmean((mean, mean2), self.axis_name)
             var = jnp.maximum(0.0, mean2 - mean * mean)
@@ -352,6 +516,22 @@ class LFLB(nn.Module):
                 h = jnp.pad(h, [(0, 0)] + [(0, -n % p) for n, p in zip(h.shape[1:-1], self.pool)] + [(0, 0)],
                             constant_values=-jnp.inf)
             y = nn.max_pool(h, self.pool, strides=self.pool, padding="VALID")
+        elif _is_direct(kernel_size, x.shape[-1]):
+            # Few taps x input channels (a network's first block): the full-size conv
+            # output is never stored, forward or backward (conv_moments, conv_pool).
+            kernel, bias = ConvParams(self.features, kernel_size, name="conv")(x)
+            moments = None
+            if train:
+                s1, s2 = conv_moments(x, kernel, bias, mask)
+                steps = x.shape[0] * x.shape[1] if mask is None else jnp.sum(mask)  # valid (example, time)
+                count = steps * math.prod(x.shape[2:-1])
+                moments = (s1 / count, s2 / count)
+            a, b = BatchNormCoefficients(**bn_kwargs)(None, train=train, moments=moments, features=self.features)
+            sign = jnp.where(a >= 0, 1.0, -1.0)
+            pooled = conv_pool(x, kernel, sign, mask, self.pool, self.mask_padding)
+            if self.mask_padding:  # all-padding windows hold -inf
+                pooled = jnp.where(_time_mask(out_lengths, pooled), pooled, 0.0)
+            y = nn.elu(a * (pooled * sign + bias) + b)
         else:
             z = Conv(self.features, kernel_size, name="conv")(x)
             a, b = BatchNormCoefficients(**bn_kwargs)(z, train=train, mask=mask)
