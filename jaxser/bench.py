@@ -40,6 +40,7 @@ def _machine() -> dict:
         "process_count": jax.process_count(),
         "jax": jax.__version__,
         "xla_flags": os.environ.get("XLA_FLAGS", ""),
+        "glibc_tunables": os.environ.get("GLIBC_TUNABLES", ""),  # see jaxser/host_memory.py
     }
 
 

@@ -229,6 +229,10 @@ def _run(args, overrides) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if argv is None:  # the command line, not a test calling main([...])
+        from jaxser import host_memory
+
+        host_memory.reexec_with_hugepages()  # glibc reads its tunables at start-up; see host_memory.py
     parser = build_parser()
     args, rest = parser.parse_known_args(argv)
     overrides = [a for a in rest if a.startswith("--config.")]

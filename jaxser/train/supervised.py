@@ -14,6 +14,7 @@ data position (epoch, batch) are restored and the pipeline is deterministic.
 
 from __future__ import annotations
 
+import logging
 import dataclasses
 import functools
 import json
@@ -35,6 +36,8 @@ from jaxser.data import pipeline, splits
 from jaxser.train import checkpoint, data, metric_log, state as state_lib, steps
 from jaxser.train import workdir as workdir_lib
 from jaxser.train.parallel import AXIS, REPLICATED, SHARDED, DataParallel
+
+log = logging.getLogger(__name__)
 
 TRAIN_KEYS = ("audio", "length", "label", "mask")
 EVAL_KEYS = ("audio", "length", "label", "mask", "utterance")
@@ -164,6 +167,23 @@ class Trainer:
         with workdir_lib.locked(self.workdir):
             return self._fit()
 
+    def _resume_point(self, ckpts) -> tuple[state_lib.TrainState, dict] | None:
+        """The state to resume from: the newest good `latest` checkpoint, else the `best`
+        one (same contents: state, RNG, data position), else None for a fresh run."""
+        latest, best = ckpts.root / checkpoint.LATEST, ckpts.root / checkpoint.BEST
+        has_best = checkpoint.latest_step(best) is not None
+        if checkpoint.latest_step(latest) is not None:
+            try:
+                return checkpoint.restore(latest, self.initial_state)
+            except checkpoint.CheckpointError as err:
+                if not has_best:
+                    raise
+                log.warning("%s; resuming from the best checkpoint instead", err)
+        elif has_best:
+            log.warning("%s holds no checkpoint; resuming from the best checkpoint (step %d)",
+                        latest, checkpoint.latest_step(best))
+        return checkpoint.restore(best, self.initial_state) if has_best else None
+
     def _fit(self) -> tuple[state_lib.TrainState, dict]:
         cfg = self.config.train
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -174,8 +194,9 @@ class Trainer:
         ckpts = checkpoint.Checkpoints(self.workdir)
         writer = metric_log.MetricWriter(self.workdir)
         state, record = self.initial_state, {"best_score": None, "best_step": None, "bad_evals": 0, "stopped": False}
-        if checkpoint.latest_step(ckpts.root / checkpoint.LATEST) is not None:
-            state, meta = checkpoint.restore(ckpts.root / checkpoint.LATEST, self.initial_state)
+        meta = self._resume_point(ckpts)
+        if meta is not None:
+            state, meta = meta
             if meta["steps_per_epoch"] != self.steps_per_epoch:
                 raise WorkdirError(f"{self.workdir}: the checkpoint was written with another batch size or fold")
             record = meta["record"]
@@ -196,7 +217,9 @@ class Trainer:
                 steps_since_log += 1
                 progress.update(1)
                 due_eval = has_val and step % eval_every == 0
-                due_save = step % cfg.checkpoint_every_steps == 0 or step == self.total_steps
+                # Every evaluation also saves `latest`, so a run killed after a `best` save
+                # resumes from there instead of starting over.
+                due_save = step % cfg.checkpoint_every_steps == 0 or step == self.total_steps or due_eval
                 if step % cfg.log_every_steps == 0 or due_eval or due_save:
                     sums = jax.device_get(sums)
                     record["nonfinite_steps"] = record.get("nonfinite_steps", 0) + int(sums["nonfinite"])

@@ -108,3 +108,21 @@ def test_nonfinite_updates_are_skipped_when_asked(tmp_path, tfds_dir, tiny_corpu
     state, summary = trainer.fit()
     assert summary["nonfinite_steps_skipped"] == 2 and int(state.step) == 9
     assert all(np.all(np.isfinite(np.asarray(x))) for x in jax.tree.leaves((state.params, state.batch_stats, state.opt_state)))
+
+
+def test_run_without_latest_checkpoint_resumes_from_best(tmp_path, tfds_dir, tiny_corpus, caplog):
+    """Killed before `latest` had anything to keep (or with every `latest` damaged): the
+    run resumes from `best` (same contents) instead of silently starting over."""
+    import shutil
+
+    whole, _ = supervised.Trainer(make_config(tfds_dir, epochs=4), tmp_path / "a", corpus=tiny_corpus).fit()
+    supervised.Trainer(make_config(tfds_dir, epochs=2), tmp_path / "b", corpus=tiny_corpus).fit()
+    best = checkpoint.latest_step(tmp_path / "b" / "checkpoints" / "best")
+    shutil.rmtree(tmp_path / "b" / "checkpoints" / "latest")
+    with caplog.at_level("WARNING"):
+        resumed, summary = supervised.Trainer(make_config(tfds_dir, epochs=4), tmp_path / "b",
+                                              corpus=tiny_corpus).fit()
+    assert f"resuming from the best checkpoint (step {best})" in caplog.text
+    assert summary["steps"] == 12 and summary["train_seconds_this_run"] > 0
+    assert _max_diff(whole.params, resumed.params) == 0.0
+    assert _max_diff(whole.opt_state, resumed.opt_state) == 0.0
