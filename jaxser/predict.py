@@ -11,6 +11,10 @@ config's sample rate. Each input is cut into the config's evaluation windows
 (``chunk_seconds`` every ``hop_seconds``; the last one zero-padded and masked), the
 windows go through the model in fixed-size batches (one compilation) and their class
 probabilities are averaged per input.
+
+Memory does not grow with the input: files are read in blocks (:func:`jaxser.audio.stream`)
+and cut into windows as the blocks arrive, and only one batch of windows exists at a
+time, so a 10-minute file takes what a 10-second one takes.
 """
 
 from __future__ import annotations
@@ -19,7 +23,8 @@ import dataclasses
 import functools
 import json
 import pathlib
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -80,51 +85,117 @@ class Predictor:
     def predict_arrays(self, clips: Sequence[np.ndarray], sources: Sequence[str] | None = None) -> list[Prediction]:
         """Predictions for float waveforms already at ``self.sample_rate``."""
         sources = list(sources) if sources is not None else [f"array[{i}]" for i in range(len(clips))]
-        rows, lengths, owner = [], [], []
-        for i, clip in enumerate(clips):
-            clip = np.asarray(clip, np.float32)
-            if clip.ndim != 1 or not len(clip):
-                raise ValueError(f"{sources[i]}: expected a non-empty 1-D waveform, got shape {clip.shape}")
-            frames, valid = self.windows(clip)
-            rows.append(frames), lengths.append(valid), owner.extend([i] * len(frames))
-        if not rows:
-            return []
-        rows, lengths, owner = np.concatenate(rows), np.concatenate(lengths), np.asarray(owner)
-        probs = np.zeros((len(rows), len(self.class_names)), np.float32)
-        for start in range(0, len(rows), self.batch_size):
-            stop = min(start + self.batch_size, len(rows))
-            batch = np.zeros((self.batch_size, self.window), np.float32)
-            batch_lengths = np.full(self.batch_size, self.window, np.int32)  # padding rows: any valid length
-            batch[: stop - start], batch_lengths[: stop - start] = rows[start:stop], lengths[start:stop]
-            out = self._fn(self.variables, audio=batch, lengths=batch_lengths)
-            probs[start:stop] = np.asarray(out)[: stop - start]
-        results = []
-        for i, clip in enumerate(clips):
-            mine = probs[owner == i]
-            mean = mine.mean(axis=0)
-            results.append(
-                Prediction(
-                    source=sources[i],
-                    label=self.class_names[int(np.argmax(mean))],
-                    probabilities={name: float(p) for name, p in zip(self.class_names, mean)},
-                    seconds=len(clip) / self.sample_rate,
-                    windows=len(mine),
-                )
-            )
-        return results
+        clips = [_as_clip(clip, source) for clip, source in zip(clips, sources)]
+        return self._run([(source, _blocks_of(clip)) for clip, source in zip(clips, sources)], raise_errors=True)
 
     def predict(self, inputs: Sequence[str | pathlib.Path | np.ndarray]) -> list[Prediction]:
         """Predictions for files and/or arrays. A file that cannot be read raises
         :class:`jaxser.audio.AudioError` (``jaxser predict`` reports and skips those)."""
-        clips, sources = [], []
+        streams = []
         for i, item in enumerate(inputs):
             if isinstance(item, (str, pathlib.Path)):
-                clips.append(audio_lib.load(item, sr=self.sample_rate))
-                sources.append(str(item))
+                streams.append((str(item), functools.partial(audio_lib.stream, item, self.sample_rate)))
             else:
-                clips.append(np.asarray(item, np.float32))
-                sources.append(f"array[{i}]")
-        return self.predict_arrays(clips, sources)
+                streams.append((f"array[{i}]", _blocks_of(_as_clip(item, f"array[{i}]"))))
+        return self._run(streams, raise_errors=True)
+
+    def predict_files(self, paths: Iterable[Any]) -> tuple[list[Prediction], list[tuple[Any, str]]]:
+        """Predict every file; collect the unreadable ones instead of raising.
+
+        Returns ``(predictions, failures)`` like :func:`jaxser.audio.load_many`:
+        ``failures`` holds ``(path, reason)`` for every :class:`~jaxser.audio.AudioError`,
+        also one found part-way through a file (its windows so far are dropped).
+        """
+        paths = list(paths)
+        streams = [(str(p), functools.partial(audio_lib.stream, p, self.sample_rate)) for p in paths]
+        outcomes = self._run(streams, raise_errors=False)
+        predictions = [o for o in outcomes if isinstance(o, Prediction)]
+        failures = [(p, o.reason) for p, o in zip(paths, outcomes) if isinstance(o, audio_lib.AudioError)]
+        return predictions, failures
+
+    def stream_windows(self, blocks: Iterable[np.ndarray]) -> Iterator[tuple[int, np.ndarray, int]]:
+        """``(start, samples, valid)`` of the windows :meth:`windows` cuts, from a stream of blocks.
+
+        Holds one window plus one block, whatever the total length. ``samples`` is
+        shorter than a window only for the last ones (to be zero-padded).
+        """
+        w, h = self.window, self.hop
+        held, base, start, n = np.zeros(0, np.float32), 0, 0, 0  # held: samples from index base on
+        for block in blocks:
+            block = np.asarray(block, np.float32)
+            held = np.concatenate([held, block]) if len(held) else block
+            n += len(block)
+            while start + w <= n:
+                yield start, held[start - base : start - base + w], w
+                start += h
+            cut = min(start, n) - base
+            held, base = held[cut:], base + cut
+        # The tail: as windows() does, the fewest windows whose last one reaches the end.
+        k = 1 + max(0, -(-(n - w) // h))
+        for s in range(start, k * h if n else 0, h):
+            yield s, held[s - base : s - base + w], min(n - s, w)
+
+    def _run(
+        self, streams: Iterable[tuple[str, Callable[[], Iterable[np.ndarray]]]], *, raise_errors: bool
+    ) -> list[Prediction | audio_lib.AudioError]:
+        """One outcome per ``(source, blocks)``: its Prediction, or the AudioError its blocks raised.
+
+        Windows of consecutive inputs share batches (short clips do not each pay for a
+        whole batch); only the batch being filled is held.
+        """
+        batch = np.zeros((self.batch_size, self.window), np.float32)
+        lengths = np.full(self.batch_size, self.window, np.int32)  # padding rows: any valid length
+        owners: list[int] = []  # the input of each filled row
+        probs: list[list[np.ndarray]] = []  # per input, per window
+        outcomes: list[Any] = []  # per input: (source, samples) until done, or its AudioError
+
+        def flush():
+            if owners:
+                batch[len(owners) :], lengths[len(owners) :] = 0.0, self.window
+                out = np.asarray(self._fn(self.variables, audio=batch, lengths=lengths))
+                for row, i in enumerate(owners):
+                    probs[i].append(out[row])
+                owners.clear()
+
+        for i, (source, blocks) in enumerate(streams):
+            probs.append([])
+            outcomes.append((source, 0))
+            try:
+                for start, samples, valid in self.stream_windows(blocks()):
+                    row = len(owners)
+                    batch[row, : len(samples)], batch[row, len(samples) :] = samples, 0.0
+                    lengths[row] = valid
+                    owners.append(i)
+                    outcomes[i] = (source, start + valid)  # the last window ends at the input's end
+                    if len(owners) == self.batch_size:
+                        flush()
+            except audio_lib.AudioError as err:
+                if raise_errors:
+                    raise
+                outcomes[i] = err
+        flush()
+        return [o if isinstance(o, Exception) else self._prediction(*o, probs[i]) for i, o in enumerate(outcomes)]
+
+    def _prediction(self, source: str, samples: int, window_probs: list[np.ndarray]) -> Prediction:
+        mean = np.stack(window_probs).mean(axis=0)
+        return Prediction(
+            source=source,
+            label=self.class_names[int(np.argmax(mean))],
+            probabilities={name: float(p) for name, p in zip(self.class_names, mean)},
+            seconds=samples / self.sample_rate,
+            windows=len(window_probs),
+        )
+
+
+def _as_clip(clip, source: str) -> np.ndarray:
+    clip = np.asarray(clip, np.float32)
+    if clip.ndim != 1 or not len(clip):
+        raise ValueError(f"{source}: expected a non-empty 1-D waveform, got shape {clip.shape}")
+    return clip
+
+
+def _blocks_of(clip: np.ndarray) -> Callable[[], list[np.ndarray]]:
+    return lambda: [clip]
 
 
 def _class_names(workdir: pathlib.Path) -> list[str]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import pathlib
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -85,10 +86,20 @@ def generate_examples(
             problems.append(Problem(str(item.path), err.reason))
             continue
         written += 1
-        yield item.id, {"audio": to_int16(wave), "id": item.id, **item.fields}
+        example_id = text_id(item.id)
+        yield example_id, {"audio": to_int16(wave), "id": example_id, **item.fields}
     report(name, problems, total=total)
     if items and not written:
         raise ManualDirError(f"{name}: none of the {len(items)} audio files could be read; see the warning above")
+
+
+def text_id(example_id: str) -> str:
+    """``example_id`` as valid UTF-8 text: bytes of a non-UTF-8 file name become ``\\xNN``.
+
+    Linux hands such names to Python with surrogate escapes, which TFDS cannot encode
+    into a text feature; escaping keeps the file, and the id stays stable and unique.
+    """
+    return os.fsencode(example_id).decode("utf-8", "backslashreplace")
 
 
 def report(name: str, problems: list[Problem], total: int) -> None:

@@ -1,0 +1,1 @@
+"""Reliability tests: bad inputs and injected faults through every component."""
