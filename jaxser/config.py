@@ -12,8 +12,11 @@ batch size, optimiser, seeds, early stopping, the split and the model's fields.
 from __future__ import annotations
 
 import ast
+import dataclasses
+import difflib
 import importlib.util
 import json
+import os
 import pathlib
 from collections.abc import Sequence
 from typing import Any
@@ -108,7 +111,14 @@ def load(path: str | pathlib.Path, overrides: Sequence[str] = ()) -> ml_collecti
     spec.loader.exec_module(module)
     if not hasattr(module, "get_config"):
         raise ConfigError(f"{file} defines no get_config(); a config file must")
-    config = module.get_config(arg) if arg is not None else module.get_config()
+    try:
+        config = module.get_config(arg) if arg is not None else module.get_config()
+    except TypeError as err:
+        if "Could not override field" not in str(err):
+            raise
+        # ml_collections refuses a value of another type than the field's default.
+        raise ConfigError(f"{file}: get_config() sets a field to a value of the wrong type: {err}; "
+                          "give it a value of the default's type") from None
     apply_overrides(config, overrides)
     validate(config)
     return config
@@ -162,10 +172,37 @@ def _require(ok: bool, message: str) -> None:
         raise ConfigError(message)
 
 
-def validate(config: ml_collections.ConfigDict) -> None:
-    """Raise :class:`ConfigError` for a config that would fail (or mislead) later."""
+# Sections whose keys are not fixed by base_config(): the model's own fields.
+FREE_FORM = ("model.kwargs",)
+# Model fields set by the trainer, not by a config.
+SET_BY_TRAINER = ("num_classes", "bn_axis_name", "parent", "name")
+
+
+def validate(config: ml_collections.ConfigDict, *, num_devices: int | None = None) -> None:
+    """Raise :class:`ConfigError` for a config that would fail (or mislead) later.
+
+    Pure checks, before any data is loaded or anything compiled: every key is one of
+    :func:`base_config`'s (or a field of the model, under ``model.kwargs``) with a
+    value of the default's type, and every value is possible. With ``num_devices``
+    (the trainer passes the device count) also that the global batch splits over them.
+    Each message names the key and the fix.
+    """
+    _check_keys_and_types(config, base_config(), "")
     d, s, t = config.data, config.split, config.train
     _require(d.clip_seconds > 0, f"data.clip_seconds={d.clip_seconds} must be > 0")
+    _require(d.sample_rate > 0, f"data.sample_rate={d.sample_rate} must be > 0 (the corpora are stored at 16000)")
+    for key in ("eval_seconds", "chunk_seconds", "hop_seconds"):
+        _require(d[key] >= 0, f"data.{key}={d[key]} must be >= 0 (0 = its default)")
+    window = d.chunk_seconds or d.clip_seconds
+    hop = d.hop_seconds or window / 2
+    _require(
+        hop <= window,
+        f"data.hop_seconds={d.hop_seconds} is longer than the evaluation window (data.chunk_seconds="
+        f"{d.chunk_seconds or d.clip_seconds}): the windows would leave gaps; use a hop <= the window "
+        "(0 = half the window)",
+    )
+    _require(d.shuffle_buffer >= 1, f"data.shuffle_buffer={d.shuffle_buffer} must be >= 1")
+    _check_manual_dir(config)
     _require(d.eval_mode in ("pad", "chunks"), f"data.eval_mode={d.eval_mode!r} must be 'pad' or 'chunks'")
     _require(s.kind in SPLIT_KINDS, f"split.kind={s.kind!r} must be one of {', '.join(SPLIT_KINDS)}")
     _require(
@@ -174,7 +211,19 @@ def validate(config: ml_collections.ConfigDict) -> None:
     )
     if s.kind == "fixed":
         _require(bool(s.test_speakers), "split.kind='fixed' needs split.test_speakers")
+    if s.kind in ("speaker_kfold", "stratified_kfold"):
+        _require(s.k >= 2, f"split.k={s.k} must be >= 2 for split.kind={s.kind!r}")
+    _require(s.fold >= 0, f"split.fold={s.fold} must be >= 0 (a fold index)")
+    _require(s.val_speakers >= 0, f"split.val_speakers={s.val_speakers} must be >= 0")
+    _require(0 <= s.val_fraction < 1, f"split.val_fraction={s.val_fraction} must be in [0, 1)")
     _require(t.global_batch_size > 0, f"train.global_batch_size={t.global_batch_size} must be > 0")
+    if num_devices is not None:
+        from jaxser.train.parallel import BatchSizeError, check_batch_size  # late: imports jax
+
+        try:
+            check_batch_size(t.global_batch_size, num_devices)
+        except BatchSizeError as err:
+            raise ConfigError(f"train.global_batch_size={t.global_batch_size}: {err}") from None
     _require(t.epochs > 0, f"train.epochs={t.epochs} must be > 0")
     _require(t.optimizer in OPTIMIZERS, f"train.optimizer={t.optimizer!r} must be one of {', '.join(OPTIMIZERS)}")
     _require(t.schedule in SCHEDULES, f"train.schedule={t.schedule!r} must be one of {', '.join(SCHEDULES)}")
@@ -186,12 +235,108 @@ def validate(config: ml_collections.ConfigDict) -> None:
     _require(t.eval_every_epochs >= 1, "train.eval_every_epochs must be >= 1")
     _require(t.on_nonfinite in ("stop", "skip"), f"train.on_nonfinite={t.on_nonfinite!r} must be 'stop' or 'skip'")
     _require(t.log_every_steps >= 1, "train.log_every_steps must be >= 1")
+    _require(t.checkpoint_every_steps >= 1, f"train.checkpoint_every_steps={t.checkpoint_every_steps} must be >= 1")
+    for key in ("warmup_steps", "early_stopping_patience", "l2", "weight_decay", "grad_clip_norm"):
+        _require(t[key] >= 0, f"train.{key}={t[key]} must be >= 0 (0 = off)")
+    _require(0 <= t.momentum < 1, f"train.momentum={t.momentum} must be in [0, 1)")
     _require(config.parallel.mode in ("shard_map", "pmap"), "parallel.mode must be 'shard_map' or 'pmap'")
     from jaxser import models  # late: models import flax
 
     _require(
         config.model.name in models.MODELS,
         f"model.name={config.model.name!r} is not a jaxser model; known: {', '.join(sorted(models.MODELS))}",
+    )
+    _check_model_fields(config, models.MODELS[config.model.name])
+
+
+def _check_keys_and_types(node: ml_collections.ConfigDict, base: ml_collections.ConfigDict, prefix: str) -> None:
+    for key in node.keys():
+        path = f"{prefix}{key}"
+        if key not in base:
+            close = difflib.get_close_matches(key, list(base.keys()), n=1)
+            hint = f"did you mean {prefix}{close[0]}?" if close else f"the keys here are {', '.join(sorted(base.keys()))}"
+            raise ConfigError(f"unknown config key {path}: remove it or fix its name ({hint})")
+        value, default = node[key], base[key]
+        if isinstance(default, ml_collections.ConfigDict):
+            if not isinstance(value, ml_collections.ConfigDict):
+                raise ConfigError(f"{path} must be a config section, not {type(value).__name__}; set its fields instead")
+            if path not in FREE_FORM:
+                _check_keys_and_types(value, default, path + ".")
+            continue
+        _check_type(path, value, default)
+
+
+def _check_type(path: str, value: Any, default: Any) -> None:
+    if isinstance(default, bool):
+        ok, want = isinstance(value, bool), "true or false"
+    elif isinstance(default, int):
+        ok, want = isinstance(value, int) and not isinstance(value, bool), "an integer"
+    elif isinstance(default, float):
+        ok, want = isinstance(value, (int, float)) and not isinstance(value, bool), "a number"
+    elif isinstance(default, str):
+        ok, want = isinstance(value, str), "a string"
+    elif isinstance(default, (tuple, list)):
+        ok, want = isinstance(value, (tuple, list)), "a list"
+    else:
+        return
+    _require(ok, f"{path}={value!r} is a {type(value).__name__}; it must be {want} (like its default {default!r})")
+
+
+def _check_model_fields(config: ml_collections.ConfigDict, model_class) -> None:
+    """model.kwargs: fields the model has, and feature settings that can work."""
+    name, kwargs = config.model.name, config.model.kwargs
+    fields = {f.name: f for f in dataclasses.fields(model_class)} if dataclasses.is_dataclass(model_class) else None
+    if fields is None:
+        return
+    for key in kwargs.keys():
+        _require(key not in SET_BY_TRAINER, f"model.kwargs.{key} is set by the trainer; remove it from the config")
+        if key not in fields:
+            known = [f for f in fields if f not in SET_BY_TRAINER]
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f"did you mean model.kwargs.{close[0]}?" if close else f"its fields are {', '.join(known)}"
+            raise ConfigError(f"model.kwargs.{key} is not a field of model {name!r}: remove it or fix its name ({hint})")
+    values = {k: f.default for k, f in fields.items() if f.default is not dataclasses.MISSING}
+    values.update(kwargs.to_dict())
+    for key in ("sample_rate", "n_fft", "win_length", "hop_length", "n_mels"):
+        value = values.get(key)
+        if value is None:
+            continue
+        _require(
+            isinstance(value, int) and not isinstance(value, bool) and value > 0,
+            f"model.kwargs.{key}={value!r} must be a positive integer" + (" (a hop of 0 never advances)" if key == "hop_length" else ""),
+        )
+    d = config.data
+    if values.get("sample_rate") is not None:
+        _require(
+            values["sample_rate"] == d.sample_rate,
+            f"model.kwargs.sample_rate={values['sample_rate']} differs from data.sample_rate={d.sample_rate}: the "
+            "features would assume another rate than the audio has; set both to the same rate",
+        )
+    window = values.get("win_length") or values.get("n_fft")
+    if window:
+        shortest = min([d.clip_seconds] + ([d.chunk_seconds] if d.eval_mode == "chunks" and d.chunk_seconds else []))
+        samples = round(shortest * d.sample_rate)
+        key = "win_length" if values.get("win_length") else "n_fft"
+        _require(
+            window <= samples,
+            f"model.kwargs.{key}={window} samples is longer than the shortest model input "
+            f"({shortest} s = {samples} samples, data.clip_seconds / data.chunk_seconds): the feature window must fit "
+            f"the clip; lower model.kwargs.{key} or lengthen the clip",
+        )
+
+
+def _check_manual_dir(config: ml_collections.ConfigDict) -> None:
+    """A data.manual_dir that does not exist, for a corpus not built yet from it."""
+    d = config.data
+    if not d.manual_dir or pathlib.Path(d.manual_dir).expanduser().is_dir():
+        return
+    built_in = pathlib.Path(d.data_dir or os.environ.get("JAXSER_TFDS_DIR", "~/.cache/jaxser/tensorflow_datasets"))
+    if any(built_in.expanduser().joinpath(d.name).glob("**/dataset_info.json")):
+        return  # built before: the audio is not read again
+    raise ConfigError(
+        f"data.manual_dir={d.manual_dir!r} is not a folder, and {d.name} is not built yet in {built_in}: set "
+        f"--config.data.manual_dir to the folder holding the {d.name} audio (or leave it empty to use "
+        f"$JAXSER_DATA/{d.name})"
     )
 
 
@@ -202,16 +347,23 @@ def to_json(config: ml_collections.ConfigDict) -> str:
 def from_json(text: str) -> ml_collections.ConfigDict:
     """The inverse of :func:`to_json` on top of the base (new fields keep their defaults)."""
     config = base_config()
-    _merge(config, json.loads(text))
+    try:
+        _merge(config, json.loads(text))
+    except TypeError as err:  # a value of another type than the field's (a hand-edited file)
+        raise ConfigError(f"a saved config (config.json) holds a value of the wrong type: {err}; fix that field") from None
     return config
 
 
-def _merge(node: ml_collections.ConfigDict, values: dict) -> None:
+def _merge(node: ml_collections.ConfigDict, values: dict, prefix: str = "") -> None:
     for key, value in values.items():
         if isinstance(value, dict) and key in node and isinstance(node[key], ml_collections.ConfigDict):
-            _merge(node[key], value)
+            _merge(node[key], value, f"{prefix}{key}.")
         elif isinstance(value, dict):
             node[key] = ml_collections.ConfigDict(value)
         else:
             current = node.get(key) if key in node else None
-            node[key] = tuple(value) if isinstance(current, tuple) and isinstance(value, list) else value
+            try:
+                node[key] = tuple(value) if isinstance(current, tuple) and isinstance(value, list) else value
+            except TypeError:
+                raise TypeError(f"{prefix}{key}={value!r} is a {type(value).__name__}, the field a "
+                                f"{type(current).__name__}") from None

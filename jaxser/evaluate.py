@@ -21,6 +21,7 @@ import numpy as np
 from jaxser import config as config_lib
 from jaxser import plots, results
 from jaxser.train import checkpoint, supervised
+from jaxser.train import workdir as workdir_lib
 
 
 def load_config(workdir: str | pathlib.Path):
@@ -58,7 +59,8 @@ def evaluate_workdir(
         "corpus": config.data.name,
     }
     if write and jax.process_index() == 0:
-        _write(workdir, result, evaluation, trainer)
+        with workdir_lib.reporting_write_errors(workdir):  # a read-only or full disk: a clear error
+            _write(workdir, result, evaluation, trainer)
     return result
 
 

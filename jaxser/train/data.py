@@ -43,7 +43,14 @@ def load_corpus(config: ml_collections.ConfigDict) -> Corpus:
     kwargs = dict(
         manual_dir=manual_dir(config), data_dir=data_dir(config), config=config.data.config or None
     )
-    dataset = corpora.load(config.data.name, "train", **kwargs)
+    try:
+        dataset = corpora.load(config.data.name, "train", **kwargs)
+    except corpora.ManualDirError as err:
+        name = config.data.name
+        raise corpora.ManualDirError(
+            f"{err}\nIn a config: set data.manual_dir (--config.data.manual_dir=<folder>), or JAXSER_DATA to the "
+            f"folder holding {name}/ (now {'unset' if 'JAXSER_DATA' not in os.environ else os.environ['JAXSER_DATA']})."
+        ) from None
     meta = corpora.metadata(config.data.name, "train", **kwargs)
     builder = corpora.builder(config.data.name, data_dir(config), config=config.data.config or None)
     return Corpus(dataset, meta, tuple(builder.info.features["label"].names))

@@ -47,8 +47,11 @@ def test_no_restorable_checkpoint_is_an_error_not_a_fresh_start(run, tfds_dir, t
         _damage(latest / step)
     with pytest.raises(checkpoint.CheckpointError, match="could be restored"):
         checkpoint.restore(latest, trainer.initial_state)
+    # With every `latest` damaged the run resumes from `best` (test_supervised); damage it too.
+    for best in (latest.parent / "best").iterdir():
+        _damage(best)
     again = supervised.Trainer(make_config(tfds_dir, epochs=4, checkpoint_every_steps=3), trainer.workdir, corpus=tiny_corpus)
-    with pytest.raises(checkpoint.CheckpointError, match="(?s)step 9: .*step 6: "):
+    with pytest.raises(checkpoint.CheckpointError, match="(?s)latest step 9: .*latest step 6: .*best step "):
         again.fit()
 
 
