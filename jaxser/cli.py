@@ -78,19 +78,24 @@ def _predict(args) -> int:
     from jaxser.predict import Predictor
 
     predictor = Predictor.from_checkpoint(args.checkpoint, which=args.which)
-    paths = []
+    paths, empty = [], []
     for item in args.paths:
         p = pathlib.Path(item)
-        paths.extend(audio.list_files(p) if p.is_dir() else [p])
-    loaded, failures = audio.load_many(paths, sr=predictor.sample_rate)
-    for path, reason in failures:
-        print(f"jaxser predict: skipped {path}: {reason}", file=sys.stderr)
-    if not loaded:
+        found = audio.list_files(p) if p.is_dir() else [p]
+        paths.extend(found)
+        if not found:  # a folder without audio: say so rather than print nothing for it
+            empty.append((p, f"folder holds no {'/'.join(audio.DEFAULT_EXTENSIONS)} files"))
+    # Files are read in blocks and predicted one batch of windows at a time: memory stays
+    # flat however many or long the files are.
+    predictions, failures = predictor.predict_files(paths)
+    for path, reason in empty + failures:
+        print(f"jaxser predict: skipped {_printable(path, sys.stderr)}: {reason}", file=sys.stderr)
+    if not predictions:
         print("jaxser predict: error: no input could be read", file=sys.stderr)
         return 1
-    predictions = predictor.predict_arrays([clip for _, clip in loaded], [str(path) for path, _ in loaded])
     names = predictor.class_names
     if args.format == "json":
+        # ensure_ascii escapes a non-UTF-8 name's surrogates; json.loads + os.fsencode give the name back.
         print(json.dumps([{"file": p.source, "label": p.label, "probabilities": p.probabilities,
                            "seconds": p.seconds} for p in predictions], indent=1))
     elif args.format == "csv":
@@ -99,13 +104,26 @@ def _predict(args) -> int:
         out = csv.writer(sys.stdout)
         out.writerow(["file", "label", *names, "seconds"])
         for p in predictions:
-            out.writerow([p.source, p.label, *[f"{p.probabilities[n]:.4f}" for n in names], f"{p.seconds:.2f}"])
+            row = [p.label, *[f"{p.probabilities[n]:.4f}" for n in names], f"{p.seconds:.2f}"]
+            out.writerow([_printable(p.source, sys.stdout), *row])
     else:
-        width = max(len(p.source) for p in predictions)
+        sources = [_printable(p.source, sys.stdout) for p in predictions]
+        width = max(len(s) for s in sources)
         print(f"{'file':<{width}}  {'label':<10} " + " ".join(f"{n[:8]:>8}" for n in names))
-        for p in predictions:
-            print(f"{p.source:<{width}}  {p.label:<10} " + " ".join(f"{p.probabilities[n]:>8.3f}" for n in names))
+        for source, p in zip(sources, predictions):
+            print(f"{source:<{width}}  {p.label:<10} " + " ".join(f"{p.probabilities[n]:>8.3f}" for n in names))
     return 0
+
+
+def _printable(path, stream) -> str:
+    """``path`` as text ``stream`` can encode: a byte no encoding can show becomes ``\\xNN``.
+
+    Linux file names are bytes; Python hands a non-UTF-8 one over with surrogate
+    escapes, which ``print`` refuses to encode (a crash after all the work is done).
+    """
+    text = os.fsencode(str(path)).decode("utf-8", "backslashreplace")
+    encoding = getattr(stream, "encoding", None) or "utf-8"
+    return text.encode(encoding, "backslashreplace").decode(encoding)  # e.g. Chinese names on an ASCII terminal
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -146,8 +164,11 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument(
             "--distributed", action="store_true",
             help="multi-host: call jax.distributed.initialize() first (auto-detected on TPU pods and SLURM; "
-            "else set JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES and JAX_PROCESS_ID)",
+            "elsewhere give --coordinator, --num-processes and --process-id)",
         )
+        command.add_argument("--coordinator", metavar="HOST:PORT", help="process 0's address (implies --distributed)")
+        command.add_argument("--num-processes", type=int, help="processes in the run (implies --distributed)")
+        command.add_argument("--process-id", type=int, help="this process's index, 0..N-1 (implies --distributed)")
 
     bench = sub.add_parser("bench", help="train-step throughput: synthetic batches and the real input pipeline")
     bench.add_argument("--config", required=True)
@@ -173,6 +194,32 @@ def _quiet_libraries() -> None:
 
     absl_logging.set_verbosity(absl_logging.ERROR)
     logging.getLogger("absl").setLevel(logging.ERROR)
+    # orbax logs each failed background save with a traceback before the error reaches
+    # us; we report it (see main), so keep its one-line messages only.
+    for name in ("absl", "asyncio"):
+        logging.getLogger(name).addFilter(_drop_traceback)
+    if not getattr(sys.unraisablehook, "_jaxser", False):
+        sys.unraisablehook = _quiet_closed_loops(sys.unraisablehook)
+
+
+def _drop_traceback(record) -> bool:
+    record.exc_info, record.exc_text, record.stack_info = None, None, None
+    return True
+
+
+def _quiet_closed_loops(previous):
+    """After a damaged checkpoint fails to restore (and the run falls back or reports it),
+    tensorstore still completes the other reads of that attempt and calls back into its
+    closed event loop: harmless, but each prints a traceback. Drop those only."""
+
+    def hook(unraisable):
+        err = unraisable.exc_value
+        if isinstance(err, RuntimeError) and str(err) == "Event loop is closed":
+            return
+        previous(unraisable)
+
+    hook._jaxser = True
+    return hook
 
 
 def _compile_cache() -> None:
@@ -184,15 +231,59 @@ def _compile_cache() -> None:
     jax.config.update("jax_compilation_cache_dir", COMPILE_CACHE)
 
 
+@contextlib.contextmanager
+def _native_stdout_to_stderr():
+    """Point file descriptor 1 at stderr (what native code prints goes there) while
+    Python's ``sys.stdout`` keeps writing to the real stdout."""
+    sys.stdout.flush()
+    real = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
+    try:
+        with contextlib.redirect_stdout(real):
+            yield
+    finally:
+        real.flush()
+        os.dup2(real.fileno(), 1)
+        real.close()
+
+
+def _distributed_args(args) -> dict | None:
+    """Arguments of jax.distributed.initialize() for train and cv; None: single process."""
+    explicit = {
+        "coordinator_address": getattr(args, "coordinator", None),
+        "num_processes": getattr(args, "num_processes", None),
+        "process_id": getattr(args, "process_id", None),
+    }
+    explicit = {k: v for k, v in explicit.items() if v is not None}
+    if not (getattr(args, "distributed", False) or explicit):
+        return None
+    if explicit and len(explicit) < 3 and "coordinator_address" in explicit:
+        missing = [f"--{k.replace('_', '-')}" for k in ("num_processes", "process_id") if k not in explicit]
+        raise UsageError(f"--coordinator needs {' and '.join(missing)} too (outside auto-detected clusters)")
+    if "num_processes" in explicit and "process_id" in explicit and not (
+        0 <= explicit["process_id"] < explicit["num_processes"]
+    ):
+        raise UsageError(f"--process-id {explicit['process_id']} must be in 0..{explicit['num_processes'] - 1}")
+    return explicit
+
+
 def _run(args, overrides) -> int:
     if overrides and args.command not in ("train", "cv", "bench"):
         raise UsageError(f"unexpected arguments {overrides}; --config.* overrides go with train, cv and bench")
     if args.command == "summary":
         return _summary(args.dataset, args.manual_dir, args.data_dir, args.config, args.json, args.batch_size)
-    if getattr(args, "distributed", False):
-        import jax
+    distributed = _distributed_args(args)
+    if distributed is not None:
+        # gloo prints connection notices to fd 1 from C++: keep --json output parseable.
+        with _native_stdout_to_stderr():
+            import jax
 
-        jax.distributed.initialize()  # before anything touches a device
+            jax.distributed.initialize(**distributed)  # before anything touches a device
+            return _run_command(args, overrides)
+    return _run_command(args, overrides)
+
+
+def _run_command(args, overrides) -> int:
     _compile_cache()
     if args.command == "demo":
         from jaxser.demo import demo_config
@@ -249,17 +340,25 @@ def main(argv: list[str] | None = None) -> int:
     from jaxser.train.checkpoint import CheckpointError
     from jaxser.train.parallel import BatchSizeError
     from jaxser.train.supervised import NonFiniteError, WorkdirError
-    from jaxser.train.workdir import WorkdirLockedError
+    from jaxser.train.workdir import WorkdirLockedError, WorkdirWriteError, write_error
 
     expected = (
         AudioError, ConfigError, ManualDirError, NotPreparedError, UnknownCorpusError, PipelineError, SplitError,
-        CheckpointError, BatchSizeError, WorkdirError, WorkdirLockedError, NonFiniteError, UsageError,
+        CheckpointError, BatchSizeError, WorkdirError, WorkdirLockedError, WorkdirWriteError, NonFiniteError,
+        UsageError,
     )
     try:
         return _run(args, overrides)
     except expected as err:
         # Errors we raise carry the file and the fix; a traceback would only bury them.
         print(f"jaxser {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except Exception as err:
+        # A full or read-only disk anywhere else (eval.json, results.md...): same report.
+        refused = write_error(getattr(args, "workdir", None) or getattr(args, "checkpoint", None) or ".", err)
+        if refused is None:
+            raise
+        print(f"jaxser {args.command}: error: {refused}", file=sys.stderr)
         return 2
 
 

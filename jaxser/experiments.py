@@ -59,9 +59,11 @@ def _run_cv(config, workdir: pathlib.Path, folds, command: str, log) -> dict:
             log(f"fold {index + 1}/{len(all_folds)} ({fold.name}): training in {directory}", file=sys.stderr)
             started = time.perf_counter()
             _, summary = supervised.Trainer(fold_config, directory, corpus=corpus, fold=fold).fit()
+            summary["wall_seconds"] = time.perf_counter() - started  # training, this run (resumed: since then)
+            # Before eval.json, the "fold done" marker: a kill in between re-evaluates the
+            # fold (cheap) instead of leaving a finished fold without its summary.
+            results_lib.write_atomic(directory / "fold_summary.json", json.dumps(summary, indent=1))
             evaluate_lib.evaluate_workdir(directory, corpus=corpus)
-            summary["wall_seconds"] = time.perf_counter() - started
-            (directory / "fold_summary.json").write_text(json.dumps(summary, indent=1))
         evaluation = json.loads(done.read_text())
         summary_path = directory / "fold_summary.json"
         summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}

@@ -120,3 +120,13 @@ def test_training_commands_report_clean_errors(tmp_path, tiny_config_file, capsy
     assert "not a jaxser training run" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         cli.main(["train", "--config", str(tiny_config_file), "--workdir", str(tmp_path), "--bogus"])
+
+
+@pytest.mark.parametrize("flags,message", [
+    (["--coordinator", "localhost:1"], "--coordinator needs --num-processes and --process-id"),
+    (["--coordinator", "localhost:1", "--num-processes", "2", "--process-id", "2"], "--process-id 2 must be in 0..1"),
+])
+def test_distributed_flags_checked_before_connecting(tmp_path, tiny_config_file, capsys, flags, message):
+    code = cli.main(["train", "--config", str(tiny_config_file), "--workdir", str(tmp_path / "w"), *flags])
+    assert code == 2
+    assert message in capsys.readouterr().err

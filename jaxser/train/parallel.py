@@ -111,10 +111,21 @@ class DataParallel:
         if self.mode == "shard_map":
             # Spelled as the step's outputs come back (P(None, None) for a matrix, not the
             # equivalent P()), so the step's input shardings never change and it compiles once.
-            return jax.tree.map(
-                lambda x: jax.device_put(x, NamedSharding(self.mesh, PartitionSpec(*[None] * np.ndim(x)))), tree
-            )
+            return jax.tree.map(self._replicate_leaf, tree)
         return tree  # pmap broadcasts it (in_axes=None)
+
+    def _replicate_leaf(self, x: Any) -> jax.Array:
+        sharding = NamedSharding(self.mesh, PartitionSpec(*[None] * np.ndim(x)))
+        if jax.process_count() == 1:
+            return jax.device_put(x, sharding)
+        if isinstance(x, jax.Array) and x.sharding == sharding:
+            return x
+        # Across processes device_put cannot move an array committed to one local device
+        # (e.g. a restored checkpoint): every process supplies its own full copy instead.
+        if isinstance(x, jax.Array) and not x.is_fully_addressable:
+            x = x.addressable_shards[0].data
+        host = np.asarray(x)
+        return jax.make_array_from_callback(host.shape, sharding, lambda index: host[index])
 
     def unshard(self, tree: Any) -> Any:
         """A SHARDED output back to ``[rows, ...]`` arrays of this process's rows (NumPy)."""

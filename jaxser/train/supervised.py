@@ -33,7 +33,7 @@ from jaxser import config as config_lib
 from jaxser import metrics as metrics_lib
 from jaxser import models
 from jaxser.data import pipeline, splits
-from jaxser.train import checkpoint, data, metric_log, state as state_lib, steps
+from jaxser.train import checkpoint, data, metric_log, replicas, state as state_lib, steps
 from jaxser.train import workdir as workdir_lib
 from jaxser.train.parallel import AXIS, REPLICATED, SHARDED, DataParallel
 
@@ -88,7 +88,7 @@ class EvalResult:
 
 class Trainer:
     def __init__(self, config: ml_collections.ConfigDict, workdir: str | pathlib.Path, *, corpus=None, fold=None):
-        config_lib.validate(config)
+        config_lib.validate(config, num_devices=jax.device_count())  # before anything loads or compiles
         self.config = config
         self.workdir = pathlib.Path(workdir)
         self.corpus = data.load_corpus(config) if corpus is None else corpus
@@ -164,25 +164,30 @@ class Trainer:
 
     def fit(self) -> tuple[state_lib.TrainState, dict]:
         """Train (or resume) to the end or early stop; holds the workdir's lock meanwhile."""
-        with workdir_lib.locked(self.workdir):
-            return self._fit()
+        with workdir_lib.reporting_write_errors(self.workdir, note=lambda: checkpoint.kept(self.workdir)):
+            with workdir_lib.locked(self.workdir):
+                return self._fit()
 
-    def _resume_point(self, ckpts) -> tuple[state_lib.TrainState, dict] | None:
+    def _resume_point(self) -> tuple[state_lib.TrainState, dict] | None:
         """The state to resume from: the newest good `latest` checkpoint, else the `best`
-        one (same contents: state, RNG, data position), else None for a fresh run."""
-        latest, best = ckpts.root / checkpoint.LATEST, ckpts.root / checkpoint.BEST
-        has_best = checkpoint.latest_step(best) is not None
-        if checkpoint.latest_step(latest) is not None:
-            try:
-                return checkpoint.restore(latest, self.initial_state)
-            except checkpoint.CheckpointError as err:
-                if not has_best:
-                    raise
-                log.warning("%s; resuming from the best checkpoint instead", err)
-        elif has_best:
-            log.warning("%s holds no checkpoint; resuming from the best checkpoint (step %d)",
-                        latest, checkpoint.latest_step(best))
-        return checkpoint.restore(best, self.initial_state) if has_best else None
+        one (same contents: state, RNG, data position), else None for a fresh run; see
+        :func:`checkpoint.resume`. Never a silent fresh start over an earlier run: a
+        workdir whose run finished (its results are there) but whose checkpoints are gone
+        is refused; one killed before its first checkpoint starts over with a warning
+        (its files are kept: metrics.jsonl is appended to)."""
+        found = checkpoint.resume(self.workdir, self.initial_state)
+        if found is None and jax.process_index() == 0:
+            results = [name for name in ("train_summary.json", "eval.json") if (self.workdir / name).is_file()]
+            if results:
+                raise WorkdirError(
+                    f"{self.workdir} holds a finished run ({', '.join(results)}) but no checkpoint in "
+                    f"{self.workdir / 'checkpoints'}: training again would overwrite its results. Use a new "
+                    "--workdir, or delete the old run's files to train it again from the start"
+                )
+            if (self.workdir / "metrics.jsonl").is_file():
+                log.warning("%s holds no checkpoint of its earlier run (stopped before the first one); training "
+                            "from step 0 (the earlier records stay in metrics.jsonl)", self.workdir)
+        return found
 
     def _fit(self) -> tuple[state_lib.TrainState, dict]:
         cfg = self.config.train
@@ -191,10 +196,10 @@ class Trainer:
         if jax.process_index() == 0:
             classes = {"class_names": list(self.class_names), "corpus": self.config.data.name, "fold": self.fold.name}
             (self.workdir / CLASSES_FILE).write_text(json.dumps(classes, indent=1))
+        meta = self._resume_point()  # first: it may move damaged checkpoints aside
         ckpts = checkpoint.Checkpoints(self.workdir)
         writer = metric_log.MetricWriter(self.workdir)
         state, record = self.initial_state, {"best_score": None, "best_step": None, "bad_evals": 0, "stopped": False}
-        meta = self._resume_point(ckpts)
         if meta is not None:
             state, meta = meta
             if meta["steps_per_epoch"] != self.steps_per_epoch:
@@ -245,11 +250,13 @@ class Trainer:
             if not has_val:  # no validation speakers: the last state is the one to evaluate
                 ckpts.save_best(state, self._meta(step, record), score=0.0)
             ckpts.save_latest(state, self._meta(step, record))
-        finally:  # also on errors: finish saves in flight, flush logs
+        finally:  # also on errors: finish saves in flight (raising if one failed), flush logs
             progress.close()
-            ckpts.wait()
-            ckpts.close()
-            writer.close()
+            try:
+                writer.close()
+            finally:
+                ckpts.finish()
+        digest = replicas.check_identical(state)  # every process holds the same state
         summary = {
             "fold": self.fold.name,
             "steps": step,
@@ -260,6 +267,9 @@ class Trainer:
             "best_val_score": record["best_score"],
             "early_stopping_metric": cfg.early_stopping_metric,
             "nonfinite_steps_skipped": record.get("nonfinite_steps", 0),
+            "processes": jax.process_count(),
+            "devices": self.dp.num_devices,
+            "state_digest": digest,
         }
         if jax.process_index() == 0:
             (self.workdir / "train_summary.json").write_text(json.dumps(summary, indent=1))

@@ -1,0 +1,7 @@
+"""``python -m jaxser``: the ``jaxser`` command."""
+
+import sys
+
+from jaxser.cli import main
+
+sys.exit(main())
