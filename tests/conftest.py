@@ -96,6 +96,17 @@ def make_config(tfds_dir, **train):
     return c
 
 
+def train_tiny_run(workdir, tfds_dir, corpus, *, epochs: int):
+    """A trained tiny run in ``workdir`` for module-scoped fixtures (evaluate, predict):
+    registers the tiny model for the whole session, since the function-scoped
+    ``tiny_model`` fixture comes after module fixtures."""
+    from jaxser.train import supervised
+
+    models.MODELS["tiny"] = TinyMel
+    supervised.Trainer(make_config(tfds_dir, epochs=epochs), workdir, corpus=corpus).fit()
+    return workdir
+
+
 @pytest.fixture(scope="session")
 def tiny_corpus(tfds_dir):
     return data.load_corpus(make_config(tfds_dir))

@@ -11,20 +11,14 @@ import soundfile as sf
 
 from jaxser import Predictor, audio, evaluate, experiments
 from jaxser.train import checkpoint, supervised
-from tests.conftest import make_config
+from tests.conftest import make_config, train_tiny_run
 
 pytestmark = pytest.mark.usefixtures("tiny_model")
 
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory, tfds_dir, tiny_corpus):
-    import jaxser.models
-    from tests.train.tiny_model import TinyMel
-
-    jaxser.models.MODELS["tiny"] = TinyMel  # module-scoped: the function fixture comes later
-    workdir = tmp_path_factory.mktemp("run")
-    supervised.Trainer(make_config(tfds_dir, epochs=2), workdir, corpus=tiny_corpus).fit()
-    return workdir
+    return train_tiny_run(tmp_path_factory.mktemp("run"), tfds_dir, tiny_corpus, epochs=2)
 
 
 def test_evaluate_writes_metrics_predictions_and_plot(run_dir, tiny_corpus):

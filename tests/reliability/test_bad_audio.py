@@ -19,8 +19,7 @@ import pytest
 import soundfile as sf
 
 from jaxser import Predictor, audio, cli
-from jaxser.train import supervised
-from tests.conftest import make_config
+from tests.conftest import train_tiny_run
 
 from .bad_audio import SR, check_outcomes, kinds, long_signal, make_bad_audio, speechlike
 
@@ -141,13 +140,7 @@ def test_load_many_load_folder_and_list_files(cases, folder):
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory, tfds_dir, tiny_corpus):
     """A trained tiny run (1 epoch) for Predictor and ``jaxser predict``."""
-    import jaxser.models
-    from tests.train.tiny_model import TinyMel
-
-    jaxser.models.MODELS["tiny"] = TinyMel  # module-scoped: the function fixture comes later
-    workdir = tmp_path_factory.mktemp("run")
-    supervised.Trainer(make_config(tfds_dir, epochs=1), workdir, corpus=tiny_corpus).fit()
-    return workdir
+    return train_tiny_run(tmp_path_factory.mktemp("run"), tfds_dir, tiny_corpus, epochs=1)
 
 
 @pytest.fixture(scope="module")
