@@ -206,8 +206,8 @@ def conv_fast(x: jax.Array, kernel: jax.Array) -> jax.Array:
 
 
 def conv_moments(x: jax.Array, kernel: jax.Array, bias: jax.Array, valid: jax.Array | None):
-    """Per-channel ``(sum z, sum z^2)`` of ``z = conv(x, kernel) + bias`` (SAME,
-    stride 1) over the positions where ``valid`` (bool, broadcastable to
+    """Per-channel ``(sum z, sum z^2, n)`` of ``z = conv(x, kernel) + bias`` (SAME,
+    stride 1) over the ``n`` positions where ``valid`` (bool, broadcastable to
     ``x[..., :1]``) holds, from ``P^T P`` and ``P^T 1`` of the patches ``P``:
     ``sum z = (P^T 1) w + n b``, ``sum z^2 = diag(w^T P^T P w) + 2 b (P^T 1) w + n b^2``.
     Differentiable; ``z`` is never formed."""
@@ -225,36 +225,7 @@ def conv_moments(x: jax.Array, kernel: jax.Array, bias: jax.Array, valid: jax.Ar
     pw = jnp.matmul(jnp.sum(patches, axis=0), w, precision=hi)  # sum_p P_p . w
     s1 = pw + n * bias
     s2 = jnp.sum(w * jnp.matmul(gram, w, precision=hi), axis=0) + 2.0 * bias * pw + n * bias * bias
-    return s1, s2
-
-
-def _pool_layout(x: jax.Array, pool: tuple[int, ...], ceil: bool):
-    """Spatial pads (ceil) or crops (floor) that make every axis a multiple of ``pool``."""
-    spatial = x.shape[1:-1]
-    if ceil:
-        return [(0, -n % p) for n, p in zip(spatial, pool)]
-    return [(0, -(n % p)) for n, p in zip(spatial, pool)]
-
-
-def _fit_to_pool(a: jax.Array, pads, fill) -> jax.Array:
-    if all(hi == 0 for _, hi in pads):
-        return a
-    crop = tuple(slice(0, n + hi) if hi < 0 else slice(None) for n, (_, hi) in zip(a.shape[1:-1], pads))
-    a = a[(slice(None),) + crop]
-    grow = [(0, max(hi, 0)) for _, hi in pads]
-    return jnp.pad(a, [(0, 0), *grow, (0, 0)], constant_values=fill) if any(hi for _, hi in grow) else a
-
-
-def _window_views(a: jax.Array, pool: tuple[int, ...]) -> list[jax.Array]:
-    """The ``prod(pool)`` strided views (one per window offset, row-major) of ``a``,
-    whose spatial sizes are multiples of ``pool``."""
-    out_shape = [n // p for n, p in zip(a.shape[1:-1], pool)]
-    views = []
-    for offsets in np.ndindex(*pool):
-        start = (0, *offsets, 0)
-        limit = (a.shape[0], *(o + (m - 1) * p + 1 for o, m, p in zip(offsets, out_shape, pool)), a.shape[-1])
-        views.append(lax.slice(a, start, limit, (1, *pool, 1)))
-    return views
+    return s1, s2, n
 
 
 def _signed_masked_conv(x, kernel, sign, valid, pool, ceil):
@@ -275,11 +246,7 @@ def conv_pool(x: jax.Array, kernel: jax.Array, sign: jax.Array, valid: jax.Array
 
 
 def _conv_pool_impl(x, kernel, sign, valid, pool, ceil):
-    views = _window_views(_signed_masked_conv(x, kernel, sign, valid, pool, ceil), pool)
-    out = views[0]
-    for v in views[1:]:
-        out = jnp.maximum(out, v)
-    return out
+    return _strided_max(_signed_masked_conv(x, kernel, sign, valid, pool, ceil), pool)
 
 
 def _conv_pool_fwd(x, kernel, sign, valid, pool, ceil):
@@ -413,16 +380,42 @@ def pooled_lengths(lengths: jax.Array, pool: int, *, ceil: bool) -> jax.Array:
     return (lengths + pool - 1) // pool if ceil else lengths // pool
 
 
-def _strided_max(x: jax.Array, pool: tuple[int, ...]) -> jax.Array:
-    """Window max (kernel = stride, spatial sizes divisible by ``pool``) as the
-    elementwise maximum of ``prod(pool)`` strided slices: one fused loop on XLA:CPU."""
-    out_shape = [n // p for n, p in zip(x.shape[1:-1], pool)]
-    out = None
+def _pool_layout(x: jax.Array, pool: tuple[int, ...], ceil: bool):
+    """Spatial pads (ceil) or crops (floor) that make every axis a multiple of ``pool``."""
+    spatial = x.shape[1:-1]
+    if ceil:
+        return [(0, -n % p) for n, p in zip(spatial, pool)]
+    return [(0, -(n % p)) for n, p in zip(spatial, pool)]
+
+
+def _fit_to_pool(a: jax.Array, pads, fill) -> jax.Array:
+    if all(hi == 0 for _, hi in pads):
+        return a
+    crop = tuple(slice(0, n + hi) if hi < 0 else slice(None) for n, (_, hi) in zip(a.shape[1:-1], pads))
+    a = a[(slice(None),) + crop]
+    grow = [(0, max(hi, 0)) for _, hi in pads]
+    return jnp.pad(a, [(0, 0), *grow, (0, 0)], constant_values=fill) if any(hi for _, hi in grow) else a
+
+
+def _window_views(a: jax.Array, pool: tuple[int, ...]) -> list[jax.Array]:
+    """The ``prod(pool)`` strided views (one per window offset, row-major) of ``a``,
+    whose spatial sizes are multiples of ``pool``."""
+    out_shape = [n // p for n, p in zip(a.shape[1:-1], pool)]
+    views = []
     for offsets in np.ndindex(*pool):
         start = (0, *offsets, 0)
-        limit = (x.shape[0], *(o + (m - 1) * p + 1 for o, m, p in zip(offsets, out_shape, pool)), x.shape[-1])
-        view = lax.slice(x, start, limit, (1, *pool, 1))
-        out = view if out is None else jnp.maximum(out, view)
+        limit = (a.shape[0], *(o + (m - 1) * p + 1 for o, m, p in zip(offsets, out_shape, pool)), a.shape[-1])
+        views.append(lax.slice(a, start, limit, (1, *pool, 1)))
+    return views
+
+
+def _strided_max(x: jax.Array, pool: tuple[int, ...]) -> jax.Array:
+    """Window max (kernel = stride, spatial sizes divisible by ``pool``) as the
+    elementwise maximum of the ``prod(pool)`` strided views: one fused loop on XLA:CPU."""
+    views = _window_views(x, pool)
+    out = views[0]
+    for view in views[1:]:
+        out = jnp.maximum(out, view)
     return out
 
 
@@ -463,14 +456,7 @@ def _pool_max(x: jax.Array, pool: Sequence[int], *, ceil: bool, fill: float) -> 
     ``reduce_window``'s gradient (``select_and_scatter``) and a reshape + max are much
     slower on XLA:CPU than this strided-slice max with a mask-and-broadcast gradient."""
     pool = tuple(pool)
-    spatial = x.shape[1:-1]
-    if ceil:
-        pads = [(0, -n % p) for n, p in zip(spatial, pool)]
-        if any(hi for _, hi in pads):
-            x = jnp.pad(x, [(0, 0), *pads, (0, 0)], constant_values=fill)
-    elif any(n % p for n, p in zip(spatial, pool)):
-        x = x[(slice(None),) + tuple(slice(0, n - n % p) for n, p in zip(spatial, pool))]
-    return _window_max(x, pool)
+    return _window_max(_fit_to_pool(x, _pool_layout(x, pool, ceil), fill), pool)
 
 
 def _time_mask(lengths: jax.Array, x: jax.Array) -> jax.Array:
@@ -522,9 +508,7 @@ class LFLB(nn.Module):
             kernel, bias = ConvParams(self.features, kernel_size, name="conv")(x)
             moments = None
             if train:
-                s1, s2 = conv_moments(x, kernel, bias, mask)
-                steps = x.shape[0] * x.shape[1] if mask is None else jnp.sum(mask)  # valid (example, time)
-                count = steps * math.prod(x.shape[2:-1])
+                s1, s2, count = conv_moments(x, kernel, bias, mask)
                 moments = (s1 / count, s2 / count)
             a, b = BatchNormCoefficients(**bn_kwargs)(None, train=train, moments=moments, features=self.features)
             sign = jnp.where(a >= 0, 1.0, -1.0)
