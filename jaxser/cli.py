@@ -340,25 +340,21 @@ def main(argv: list[str] | None = None) -> int:
     from jaxser.train.checkpoint import CheckpointError
     from jaxser.train.parallel import BatchSizeError
     from jaxser.train.supervised import NonFiniteError, WorkdirError
-    from jaxser.train.workdir import WorkdirLockedError, WorkdirWriteError, write_error
+    from jaxser.train.workdir import WorkdirLockedError, WorkdirWriteError, reporting_write_errors
 
     expected = (
         AudioError, ConfigError, ManualDirError, NotPreparedError, UnknownCorpusError, PipelineError, SplitError,
         CheckpointError, BatchSizeError, WorkdirError, WorkdirLockedError, WorkdirWriteError, NonFiniteError,
         UsageError,
     )
+    # A full or read-only disk anywhere (eval.json, results.md...) becomes a WorkdirWriteError.
+    target = getattr(args, "workdir", None) or getattr(args, "checkpoint", None) or "."
     try:
-        return _run(args, overrides)
+        with reporting_write_errors(target):
+            return _run(args, overrides)
     except expected as err:
         # Errors we raise carry the file and the fix; a traceback would only bury them.
         print(f"jaxser {args.command}: error: {err}", file=sys.stderr)
-        return 2
-    except Exception as err:
-        # A full or read-only disk anywhere else (eval.json, results.md...): same report.
-        refused = write_error(getattr(args, "workdir", None) or getattr(args, "checkpoint", None) or ".", err)
-        if refused is None:
-            raise
-        print(f"jaxser {args.command}: error: {refused}", file=sys.stderr)
         return 2
 
 

@@ -65,7 +65,8 @@ def _arrays(state: TrainState) -> dict[str, Any]:
 
 
 class Checkpoints:
-    """The two managers of one run directory (for writing: the training run)."""
+    """The two managers of one run directory (for writing: the training run). Open
+    them after :func:`resume`, which sets aside what orbax could not open."""
 
     def __init__(self, workdir: str | pathlib.Path, *, keep_latest: int = KEEP_LATEST, best_mode: str = "max"):
         root = pathlib.Path(workdir).absolute() / "checkpoints"
@@ -81,7 +82,6 @@ class Checkpoints:
 
         with workdir_lib.reporting_write_errors(self.workdir):
             self.latest = ocp.CheckpointManager(root / LATEST, options=options(max_to_keep=keep_latest))
-            _set_aside_unreadable_metrics(root / BEST)
             self.best = ocp.CheckpointManager(
                 root / BEST,
                 options=options(max_to_keep=KEEP_BEST, best_fn=lambda metrics: metrics["score"], best_mode=best_mode),
