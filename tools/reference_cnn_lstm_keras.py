@@ -12,10 +12,8 @@ timed step (see ``tools/bench_cnn_lstm.py``).
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -72,25 +70,19 @@ def make_train_step(kind: str, num_classes: int, input_shape: tuple[int, ...], l
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", choices=("1d", "2d"), default="2d")
-    parser.add_argument("--batch", type=int, default=16)
-    parser.add_argument("--steps", type=int, default=3)
-    args = parser.parse_args(argv)
     import numpy as np
 
-    tf, keras = import_keras()
-    shape = (128000, 1) if args.model == "1d" else (251, 128, 1)
+    import reference_cli
+
+    _, keras = import_keras()
     rng = np.random.default_rng(0)
-    x = rng.standard_normal((args.batch, *shape)).astype(np.float32)
-    y = rng.integers(0, 7, args.batch)
-    step, model = make_train_step(args.model, 7, shape)
-    print(f"keras {keras.__version__} (backend {keras.backend.backend()}), params {model.count_params()}", file=sys.stderr)
-    for i in range(args.steps):
-        t = time.perf_counter()
-        loss = step(x, y)
-        print(f"step {i}: loss {loss:.4f}, {time.perf_counter() - t:.3f} s", file=sys.stderr)
-    return 0
+    return reference_cli.run(
+        __doc__.splitlines()[0], make_train_step,
+        lambda batch, shape: (rng.standard_normal((batch, *shape)).astype(np.float32),
+                              rng.integers(0, reference_cli.NUM_CLASSES, batch)),
+        lambda model: f"keras {keras.__version__} (backend {keras.backend.backend()}), params {model.count_params()}",
+        argv,
+    )
 
 
 if __name__ == "__main__":

@@ -13,9 +13,7 @@ transposed to PyTorch's NCHW inside ``forward``.
 
 from __future__ import annotations
 
-import argparse
 import sys
-import time
 
 
 def import_torch():
@@ -87,23 +85,16 @@ def make_train_step(kind: str, num_classes: int, input_shape: tuple[int, ...], l
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", choices=("1d", "2d"), default="2d")
-    parser.add_argument("--batch", type=int, default=16)
-    parser.add_argument("--steps", type=int, default=3)
-    args = parser.parse_args(argv)
+    import reference_cli
+
     torch = import_torch()
-    shape = (128000, 1) if args.model == "1d" else (251, 128, 1)
-    x = torch.randn(args.batch, *shape)
-    y = torch.randint(0, 7, (args.batch,))
-    step, model = make_train_step(args.model, 7, shape)
-    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, "
-          f"params {sum(p.numel() for p in model.parameters())}", file=sys.stderr)
-    for i in range(args.steps):
-        t = time.perf_counter()
-        loss = step(x, y)
-        print(f"step {i}: loss {loss:.4f}, {time.perf_counter() - t:.3f} s", file=sys.stderr)
-    return 0
+    return reference_cli.run(
+        __doc__.splitlines()[0], make_train_step,
+        lambda batch, shape: (torch.randn(batch, *shape), torch.randint(0, reference_cli.NUM_CLASSES, (batch,))),
+        lambda model: f"torch {torch.__version__}, threads {torch.get_num_threads()}, "
+                      f"params {sum(p.numel() for p in model.parameters())}",
+        argv,
+    )
 
 
 if __name__ == "__main__":

@@ -7,7 +7,9 @@ Reusable by any test that needs a corpus (pipelines, splits).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import logging
 import pathlib
 import zipfile
 
@@ -244,3 +246,17 @@ def make_casia_full_tree(root: pathlib.Path, per_folder: int = 2, seconds: float
             prefix = "casia" if parallel else "casia/different_text"
             expected[f"{prefix}/{speaker}/{emotion}/{stem}"] = (speaker, emotion, parallel)
     return expected
+
+
+@contextlib.contextmanager
+def builder_warnings():
+    """Collect the warnings the builders log (caplog is per test; the builds are per module)."""
+    records = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = records.append
+    logger = logging.getLogger("jaxser.data.builders")
+    logger.addHandler(handler)
+    try:
+        yield records
+    finally:
+        logger.removeHandler(handler)

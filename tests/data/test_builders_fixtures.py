@@ -4,7 +4,6 @@ the CREMA-D/SAVEE adapters, and jaxser.data.load's entry points and errors."""
 from __future__ import annotations
 
 import collections
-import contextlib
 import logging
 import pathlib
 import subprocess
@@ -28,20 +27,6 @@ IEMOCAP_NAMES = {
 }  # fmt: skip
 
 
-@contextlib.contextmanager
-def builder_warnings():
-    """Collect the warnings the builders log (caplog is per test; the builds are per module)."""
-    records = []
-    handler = logging.Handler(logging.WARNING)
-    handler.emit = records.append
-    logger = logging.getLogger("jaxser.data.builders")
-    logger.addHandler(handler)
-    try:
-        yield records
-    finally:
-        logger.removeHandler(handler)
-
-
 def label_names(dataset_builder, examples):
     names = dataset_builder.info.features["label"].names
     return {key: names[ex["label"]] for key, ex in examples.items()}
@@ -60,7 +45,7 @@ def iemocap_built(tmp_path_factory):
     turns = fixtures.make_iemocap_tree(root / "manual")
     built, warnings = {}, {}
     for config in ("4class", "4class_exc_merged", "full"):
-        with builder_warnings() as records:
+        with fixtures.builder_warnings() as records:
             ds = load("iemocap", manual_dir=root / "manual", data_dir=root / "tfds", config=config)
         built[config] = fixtures.by_id(ds)
         warnings[config] = [r.getMessage() for r in records]
@@ -159,7 +144,7 @@ def test_iemocap_accepts_release_folder_as_manual_dir(tmp_path):
 def ravdess_built(tmp_path_factory):
     root = tmp_path_factory.mktemp("ravdess")
     files = fixtures.make_ravdess_tree(root / "manual", parent=True)
-    with builder_warnings() as records:
+    with fixtures.builder_warnings() as records:
         ds = load("ravdess", manual_dir=root / "manual", data_dir=root / "tfds")
     return types.SimpleNamespace(
         files=files, examples=fixtures.by_id(ds), warnings=[r.getMessage() for r in records], data_dir=root / "tfds"

@@ -4,9 +4,7 @@ build every good file and report every bad one, and the input pipeline reads wha
 
 from __future__ import annotations
 
-import contextlib
 import itertools
-import logging
 import types
 
 import numpy as np
@@ -23,30 +21,20 @@ EMODB_SPEAKERS = sorted(emodb.GENDER)
 EMODB_LETTERS = sorted(emodb.EMOTIONS)
 
 
-@contextlib.contextmanager
-def skipped_files():
+def skipped_files(records) -> list[tuple[str, str]]:
     """``(path, reason)`` of every file the builders' warnings report as skipped."""
     found = []
-
-    class Collect(logging.Handler):
-        def emit(self, record):
-            lines = record.getMessage().splitlines()
-            if "skipped" in lines[0]:
-                found.extend(tuple(line.strip().split(": ", 1)) for line in lines[1:])
-
-    handler = Collect(logging.WARNING)
-    logger = logging.getLogger("jaxser.data.builders")
-    logger.addHandler(handler)
-    try:
-        yield found
-    finally:
-        logger.removeHandler(handler)
+    for record in records:
+        lines = record.getMessage().splitlines()
+        if "skipped" in lines[0]:
+            found.extend(tuple(line.strip().split(": ", 1)) for line in lines[1:])
+    return found
 
 
 def _build(name, root, config=None):
-    with skipped_files() as skipped:
+    with fixtures.builder_warnings() as records:
         examples = fixtures.by_id(load(name, manual_dir=root / "manual", data_dir=root / "tfds", config=config))
-    return examples, skipped
+    return examples, skipped_files(records)
 
 
 def _emodb_namer():
