@@ -82,6 +82,7 @@ class Checkpoints:
 
         with workdir_lib.reporting_write_errors(self.workdir):
             self.latest = ocp.CheckpointManager(root / LATEST, options=options(max_to_keep=keep_latest))
+            self._latest_steps = set(self.latest.all_steps())
             self.best = ocp.CheckpointManager(
                 root / BEST,
                 options=options(max_to_keep=KEEP_BEST, best_fn=lambda metrics: metrics["score"], best_mode=best_mode),
@@ -89,8 +90,13 @@ class Checkpoints:
 
     def save_latest(self, state: TrainState, meta: dict) -> None:
         step = int(jax.device_get(state.step))
-        if step in self.latest.all_steps():
+        # Decided from what this run saved, not from the folder: with asynchronous saves
+        # the processes of a multi-host run can see the folder differently, and one that
+        # skips a save leaves the others waiting in its collectives (a two-process run
+        # once hung in its final, duplicate save of the last step).
+        if step in self._latest_steps:
             return
+        self._latest_steps.add(step)
         args = ocp.args.Composite(state=ocp.args.StandardSave(_arrays(state)), meta=ocp.args.JsonSave(meta))
         with self._reporting():
             self.latest.save(step, args=args)

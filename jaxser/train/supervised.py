@@ -197,6 +197,10 @@ class Trainer:
             classes = {"class_names": list(self.class_names), "corpus": self.config.data.name, "fold": self.fold.name}
             (self.workdir / CLASSES_FILE).write_text(json.dumps(classes, indent=1))
         meta = self._resume_point()  # first: it may move damaged checkpoints aside
+        if jax.process_count() > 1:  # process 0 has moved them before any process opens the folder
+            from jax.experimental import multihost_utils
+
+            multihost_utils.sync_global_devices("jaxser: checkpoints ready to open")
         ckpts = checkpoint.Checkpoints(self.workdir)
         writer = metric_log.MetricWriter(self.workdir)
         state, record = self.initial_state, {"best_score": None, "best_step": None, "bad_evals": 0, "stopped": False}
