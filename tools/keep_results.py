@@ -1,0 +1,65 @@
+"""Copy the small records of a `jaxser cv` run into results/ (tracked), without checkpoints.
+
+    python tools/keep_results.py runs/zhao2019_cnn1d_emodb_loso      # -> results/zhao2019_cnn1d_emodb_loso/
+
+Copies the run's ``results.*`` and pooled confusion PNG when present and, for every
+finished fold (one with ``eval.json``), the JSON records and the training curve. An
+unfinished fold is left out, so the copy can be put back into ``runs/`` and the same
+``jaxser cv`` command trains only what is missing (see results/README.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import pathlib
+import shutil
+import sys
+
+RUN_FILES = ("results.json", "results.md", "confusion_pooled.png")
+FOLD_FILES = ("eval.json", "fold_summary.json", "train_summary.json", "metrics.jsonl", "config.json", "classes.json")
+
+
+def keep(run: pathlib.Path, dest_root: pathlib.Path) -> list[pathlib.Path]:
+    """Copy ``run``'s records into ``dest_root / run.name``; returns the files written."""
+    if not run.is_dir():
+        raise FileNotFoundError(f"{run}: no such run folder")
+    dest = dest_root / run.name
+    written = []
+    for name in RUN_FILES:
+        if (run / name).is_file():
+            written.append(_copy(run / name, dest / name))
+    for fold in sorted(run.glob("fold-*")):
+        if not (fold / "eval.json").is_file():
+            continue  # unfinished: its checkpoints are not kept, so it must retrain anyway
+        for name in FOLD_FILES:
+            if (fold / name).is_file():
+                written.append(_copy(fold / name, dest / fold.name / name))
+    if not written:
+        raise FileNotFoundError(f"{run}: no finished fold and no results.json to keep")
+    return written
+
+
+def _copy(src: pathlib.Path, dst: pathlib.Path) -> pathlib.Path:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(src, dst)
+    return dst
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("runs", nargs="+", type=pathlib.Path)
+    parser.add_argument("--dest", type=pathlib.Path, default=pathlib.Path(__file__).resolve().parent.parent / "results")
+    args = parser.parse_args(argv)
+    for run in args.runs:
+        try:
+            files = keep(run, args.dest)
+        except FileNotFoundError as err:
+            print(err, file=sys.stderr)
+            return 1
+        folds = sorted({f.parent.name for f in files if f.parent.name.startswith("fold-")})
+        print(f"{run} -> {args.dest / run.name}: {len(files)} files, finished folds {', '.join(folds) or 'none'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
