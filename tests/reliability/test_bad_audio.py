@@ -245,6 +245,21 @@ def test_stream_windows_match_windows(predictor, seconds):
             assert not frame[len(samples) :].any()  # the rest is the zero padding
 
 
+@pytest.mark.parametrize("seconds", [0.00006, 0.5, 2.0, 2.00006, 3.0, 9.3])
+def test_windows_are_the_evaluation_pipelines_chunks(predictor, seconds):
+    # Predictor.windows (NumPy, for users' files) restates the tf.data chunking that
+    # `jaxser evaluate` and cv use: the same windows and valid lengths, sample for sample.
+    import tensorflow as tf
+
+    from jaxser.data import pipeline
+
+    clip = speechlike(seconds).astype(np.float32)
+    frames, valid = predictor.windows(clip)
+    chunks = pipeline._chunk_example(tf.constant(0), {"audio": tf.constant(clip)}, predictor.window, predictor.hop)
+    np.testing.assert_array_equal(frames, chunks["audio"].numpy())
+    np.testing.assert_array_equal(valid, chunks["length"].numpy())
+
+
 def test_predicting_a_long_file_takes_no_more_memory_than_a_short_one(cases, predictor, tmp_path):
     # tracemalloc counts numpy's buffers: the decoded blocks, windows and batches.
     one_minute = tmp_path / "one_minute.wav"
