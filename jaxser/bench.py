@@ -20,12 +20,14 @@ import resource
 import time
 
 import jax
+import jaxlib
 import numpy as np
 
 from jaxser.train import supervised
 
 
-def _machine() -> dict:
+def machine() -> dict:
+    """The machine and software a benchmark ran on (shared by `jaxser bench` and tools/)."""
     model = platform.processor() or "unknown"
     try:
         with open("/proc/cpuinfo") as f:
@@ -35,10 +37,14 @@ def _machine() -> dict:
     return {
         "cpu": model,
         "cpu_count": os.cpu_count(),
+        "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "jax": jax.__version__,
+        "jaxlib": jaxlib.__version__,
         "backend": jax.default_backend(),
         "devices": [str(d) for d in jax.devices()],
         "process_count": jax.process_count(),
-        "jax": jax.__version__,
         "xla_flags": os.environ.get("XLA_FLAGS", ""),
         "glibc_tunables": os.environ.get("GLIBC_TUNABLES", ""),  # see jaxser/host_memory.py
     }
@@ -122,5 +128,5 @@ def run(config, *, steps: int = 20, warmup: int = 3) -> dict:
         "end_to_end": rates(real_s),
         "peak_host_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "peak_device_bytes": device_peak,
-        "machine": _machine(),
+        "machine": machine(),
     }

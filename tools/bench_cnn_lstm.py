@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -34,17 +33,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 SR = 16000
-
-
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def _jaxser_step(kind, batch, num_samples, num_classes, mask_padding, audio, lengths, labels):
@@ -104,7 +92,7 @@ def main(argv=None) -> int:
     import jax.numpy as jnp
     import numpy as np
 
-    from jaxser import features
+    from jaxser import bench, features
 
     num_samples, num_classes = int(round(args.seconds * SR)), 7
     rng = np.random.default_rng(0)
@@ -174,8 +162,7 @@ def main(argv=None) -> int:
         "jaxser_input": "raw waveform; log-mel computed inside the step" if args.model == "2d" else "raw waveform",
         "XLA_FLAGS": os.environ.get("XLA_FLAGS", ""), "GLIBC_TUNABLES": os.environ.get("GLIBC_TUNABLES", ""),
     }
-    result["machine"] = {"cpu": _cpu_model(), "logical_cpus": os.cpu_count(), "platform": platform.platform(),
-                         "python": platform.python_version(), "jax_devices": [str(d) for d in jax.devices()]}
+    result["machine"] = bench.machine()
     json.dump(result, sys.stdout, indent=1)
     print()
     return 0

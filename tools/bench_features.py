@@ -17,21 +17,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import pathlib
-import platform
 import statistics
 import sys
 import time
 
 import jax
-import jaxlib
 import librosa
 import numpy as np
 import soundfile as sf
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
-from jaxser import features  # noqa: E402
+from jaxser import bench, features  # noqa: E402
 
 SR = 16000
 
@@ -53,28 +50,7 @@ def load_batch(data: pathlib.Path, clips: int, seconds: float) -> np.ndarray:
 
 
 def machine_info() -> dict:
-    model = platform.processor() or "unknown"
-    try:
-        for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return {
-        "cpu_model": model,
-        "cpu_count": os.cpu_count(),
-        "usable_cores": usable,
-        "python": platform.python_version(),
-        "jax": jax.__version__,
-        "jaxlib": jaxlib.__version__,
-        "librosa": librosa.__version__,
-        "numpy": np.__version__,
-        "jax_backend": jax.default_backend(),
-        "jax_devices": [str(d) for d in jax.devices()],
-        "xla_flags": os.environ.get("XLA_FLAGS", ""),
-    }
+    return {**bench.machine(), "librosa": librosa.__version__, "numpy": np.__version__}
 
 
 def build(args):
