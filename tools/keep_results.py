@@ -15,7 +15,10 @@ import pathlib
 import shutil
 import sys
 
-RUN_FILES = ("results.json", "results.md", "confusion_pooled.png")
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+from jaxser import results  # noqa: E402
+
+RUN_FILES = (results.JSON_NAME, results.MD_NAME, results.PNG_NAME)
 FOLD_FILES = ("eval.json", "fold_summary.json", "train_summary.json", "metrics.jsonl", "config.json", "classes.json")
 
 
