@@ -75,17 +75,25 @@ class Checkpoints:
         # Directories created in save() itself: with orbax's asynchronous creation a
         # folder that cannot be created leaves its writer threads waiting for a signal
         # that never comes, and the process hangs at exit instead of reporting.
-        def options(**kwargs):
+        # Each manager names its own multi-process barriers: orbax keys them by step
+        # alone, so `latest` and `best` saving the same step at once (every evaluation
+        # does) would share one barrier across processes and time out.
+        def options(name, **kwargs):
             return ocp.CheckpointManagerOptions(
-                create=True, async_options=ocp.AsyncOptions(create_directories_asynchronously=False), **kwargs
+                create=True,
+                async_options=ocp.AsyncOptions(create_directories_asynchronously=False),
+                multiprocessing_options=ocp.options.MultiprocessingOptions(barrier_sync_key_prefix=f"jaxser_{name}"),
+                **kwargs,
             )
 
         with workdir_lib.reporting_write_errors(self.workdir):
-            self.latest = ocp.CheckpointManager(root / LATEST, options=options(max_to_keep=keep_latest))
+            self.latest = ocp.CheckpointManager(root / LATEST, options=options(LATEST, max_to_keep=keep_latest))
             self._latest_steps = set(self.latest.all_steps())
             self.best = ocp.CheckpointManager(
                 root / BEST,
-                options=options(max_to_keep=KEEP_BEST, best_fn=lambda metrics: metrics["score"], best_mode=best_mode),
+                options=options(
+                    BEST, max_to_keep=KEEP_BEST, best_fn=lambda metrics: metrics["score"], best_mode=best_mode
+                ),
             )
 
     def save_latest(self, state: TrainState, meta: dict) -> None:
