@@ -9,9 +9,10 @@ Layout of a workdir::
 
 Each checkpoint holds the state arrays (params, batch stats, optimiser state, step,
 RNG) and a JSON ``meta`` item: the data position (epoch, batch in epoch), the early
-stopping record and the validation metric. No pickle anywhere.
+stopping record, the validation metric and a SHA-256 of the arrays. No pickle anywhere.
 
-Damage (a truncated or missing file, e.g. from a full disk, a killed copy or bit rot):
+Damage (a truncated or missing file, e.g. from a full disk or a killed copy; a changed
+byte from bit rot, which the storage layer reads without complaint, fails the SHA-256):
 :func:`restore` skips a damaged checkpoint with a warning naming it and what is wrong,
 and uses the previous one of the same folder; when none restores it raises
 :class:`CheckpointError` naming the folder and the fix, never returning a fresh state.
@@ -41,10 +42,11 @@ from typing import Any
 import jax
 import orbax.checkpoint as ocp
 
-from jaxser.train import workdir as workdir_lib
+from jaxser.train import replicas, workdir as workdir_lib
 from jaxser.train.state import TrainState
 
 LATEST, BEST = "latest", "best"
+STATE_SHA256 = "state_sha256"  # meta key: replicas.digest of the saved arrays
 SET_ASIDE = "set_aside"
 KEEP_LATEST, KEEP_BEST = 2, 2
 log = logging.getLogger(__name__)
@@ -62,6 +64,12 @@ def _arrays(state: TrainState) -> dict[str, Any]:
         "opt_state": state.opt_state,
         "rng": state.rng,
     }
+
+
+def _save_args(state: TrainState, meta: dict) -> ocp.args.Composite:
+    arrays = _arrays(state)
+    meta = {**meta, STATE_SHA256: replicas.digest(arrays)}
+    return ocp.args.Composite(state=ocp.args.StandardSave(arrays), meta=ocp.args.JsonSave(meta))
 
 
 class Checkpoints:
@@ -105,13 +113,13 @@ class Checkpoints:
         if step in self._latest_steps:
             return
         self._latest_steps.add(step)
-        args = ocp.args.Composite(state=ocp.args.StandardSave(_arrays(state)), meta=ocp.args.JsonSave(meta))
+        args = _save_args(state, meta)
         with self._reporting():
             self.latest.save(step, args=args)
 
     def save_best(self, state: TrainState, meta: dict, score: float) -> None:
         step = int(jax.device_get(state.step))
-        args = ocp.args.Composite(state=ocp.args.StandardSave(_arrays(state)), meta=ocp.args.JsonSave(meta))
+        args = _save_args(state, meta)
         with self._reporting():
             self.best.save(step, args=args, metrics={"score": float(score)}, force=True)
 
@@ -222,6 +230,8 @@ def restore(
                 _check_json_files(directory / str(candidate))
                 restored = manager.restore(candidate, args=args)
                 _check_restored(restored, abstract)
+                state = template.replace(**restored["state"])
+                _check_digest(state, restored["meta"])
             except Exception as err:  # orbax/tensorstore raise many types for damaged files
                 reason = describe_damage(err)
                 failures.append(f"step {candidate}: {reason}")
@@ -229,7 +239,6 @@ def restore(
                     damaged.append(candidate)
                 log.warning("checkpoint %s/%s is damaged (%s); trying the previous one", directory, candidate, reason)
                 continue
-            state = template.replace(**restored["state"])
             return state, dict(restored["meta"])
     finally:
         manager.close()
@@ -337,6 +346,17 @@ def _check_restored(restored, abstract) -> None:
     want = jax.tree.map(lambda x: (x.shape, x.dtype), abstract)
     if got != want:
         raise CheckpointError("its arrays do not match the model (another config or model version?)")
+
+
+def _check_digest(state: TrainState, meta: dict) -> None:
+    """A changed byte in an array file (bit rot, a bad copy) restores without error from
+    the storage layer; the SHA-256 saved in meta catches it. Checkpoints written before
+    the checksum existed have none and are not checked."""
+    saved = meta.get(STATE_SHA256)
+    if saved is not None and replicas.digest(_arrays(state)) != saved:
+        raise CheckpointError(
+            "its arrays do not match the SHA-256 saved with them (a changed byte: bit rot or a bad copy)"
+        )
 
 
 def latest_step(directory: str | pathlib.Path) -> int | None:

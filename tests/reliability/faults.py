@@ -5,8 +5,9 @@ Written for any system that checkpoints with orbax into ``workdir/checkpoints/<k
 put through the same faults:
 
 * checkpoint damage (:data:`CHECKPOINT_FAULTS`): a step folder with its biggest array
-  data file truncated, an array data file removed, or a JSON item (the run's ``meta``)
-  removed, as a crash during a copy, a full disk or bit rot leave them;
+  data file truncated or one bit of it flipped, an array data file removed, or a JSON
+  item (the run's ``meta``) removed, as a crash during a copy, a full disk or bit rot
+  leave them;
 * a full disk: :func:`file_size_limit` in a child process (:func:`run_python`): a
   kernel-enforced ``RLIMIT_FSIZE``, so writes past the limit fail with ``EFBIG`` as they
   fail with ``ENOSPC`` on a full disk, also for root; or :func:`no_space` on one file
@@ -56,7 +57,8 @@ def step_dir(directory: str | pathlib.Path, step: int | None = None) -> pathlib.
 
 
 def array_files(step_folder: str | pathlib.Path) -> list[pathlib.Path]:
-    """The array data files of a checkpoint (tensorstore/OCDBT chunks), biggest first."""
+    """The array data files of a checkpoint or one of its items (tensorstore/OCDBT
+    chunks), biggest first."""
     step_folder = pathlib.Path(step_folder)
     files = [p for p in step_folder.rglob("*") if p.is_file() and p.parent.name == "d" and "ocdbt" in p.parent.parent.name]
     if not files:  # another layout (no OCDBT): every data file below an item
@@ -77,6 +79,43 @@ def truncate(path: str | pathlib.Path, keep: float = 1 / 3) -> pathlib.Path:
 def truncate_array_file(step_folder: str | pathlib.Path) -> pathlib.Path:
     """Fault (a): the checkpoint's biggest array data file truncated to a third."""
     return truncate(array_files(step_folder)[0])
+
+
+def _raw_arrays(step_folder: pathlib.Path, item: str) -> list | None:
+    """The item's arrays as orbax reads them without a template; None if it cannot."""
+    import jax
+    import numpy as np
+    import orbax.checkpoint as ocp
+
+    try:
+        with ocp.StandardCheckpointer() as reader:
+            return [np.asarray(x) for x in jax.tree.leaves(reader.restore(step_folder / item))]
+    except Exception:  # noqa: BLE001 - any failure means "the storage layer noticed"
+        return None
+
+
+def flip_bit_in_array_file(step_folder: str | pathlib.Path, item: str = "state") -> pathlib.Path:
+    """Fault (a): one bit flipped in an array data file where the storage layer does not
+    notice (bit rot, a bad copy): orbax reads the file without error, one value changed.
+
+    Where such a bit lies depends on the file's layout (compressed chunks, index nodes,
+    bytes no longer referenced), so positions are tried from the middle of the biggest
+    file outwards, each checked by reading the arrays back."""
+    import numpy as np
+
+    step_folder = pathlib.Path(step_folder)
+    before = _raw_arrays(step_folder, item)
+    victim = array_files(step_folder / item)[0]
+    original = victim.read_bytes()
+    for at in (0.5, 0.4, 0.6, 0.3, 0.7, 0.2, 0.8, 0.1, 0.9):
+        data = bytearray(original)
+        data[int(len(data) * at)] ^= 0x10
+        victim.write_bytes(bytes(data))
+        after = _raw_arrays(step_folder, item)
+        if after is not None and any(not np.array_equal(a, b) for a, b in zip(before, after, strict=True)):
+            return victim
+    victim.write_bytes(original)
+    raise RuntimeError(f"no bit of {victim} changes a value without the storage layer noticing")
 
 
 def remove_array_file(step_folder: str | pathlib.Path) -> pathlib.Path:
@@ -106,6 +145,7 @@ def remove_tree_metadata(step_folder: str | pathlib.Path, item: str = "state") -
 # name -> fault(step folder) -> the damaged path; the faults each system must survive.
 CHECKPOINT_FAULTS: dict[str, Callable[[pathlib.Path], pathlib.Path]] = {
     "truncated_array_file": truncate_array_file,
+    "flipped_bit_in_array_file": flip_bit_in_array_file,
     "removed_array_file": remove_array_file,
     "removed_meta_file": remove_json_item,
     "removed_tree_metadata": remove_tree_metadata,

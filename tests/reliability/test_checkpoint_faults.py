@@ -28,11 +28,13 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning"),
 ]
 
-# (a) a truncated array file, (b) a removed file: an array file or the meta JSON.
-NEWEST_DAMAGED = ["truncated_array_file", "removed_array_file", "removed_meta_file"]
+# (a) a truncated array file or one with a flipped bit, (b) a removed file: an array file
+# or the meta JSON.
+NEWEST_DAMAGED = ["truncated_array_file", "flipped_bit_in_array_file", "removed_array_file", "removed_meta_file"]
 # What the warning says about each.
 SAYS = {
     "truncated_array_file": "a file is truncated or corrupt",
+    "flipped_bit_in_array_file": "its arrays do not match the SHA-256 saved with them",
     "removed_array_file": "a file is truncated or corrupt",  # tensorstore reads a missing chunk as empty
     "removed_meta_file": "a file is missing",
     "removed_tree_metadata": "its array metadata is missing or corrupt",
@@ -77,7 +79,7 @@ def _warned(caplog, path, fault) -> bool:
 # -- resuming a training run -----------------------------------------------------------
 
 
-@pytest.mark.parametrize("fault", ["truncated_array_file", "removed_meta_file"])
+@pytest.mark.parametrize("fault", ["truncated_array_file", "flipped_bit_in_array_file", "removed_meta_file"])
 def test_resume_falls_back_past_a_damaged_newest_checkpoint(run, fault, tfds_dir, tiny_corpus, straight, caplog):
     latest = run / "checkpoints" / "latest"
     faults.damage(latest, fault)
@@ -206,7 +208,9 @@ def test_evaluate_and_predict_from_the_command_line_fall_back(run, tmp_path, cap
     assert json.loads(capsys.readouterr().out)[0]["file"] == str(wav)
 
 
-@pytest.mark.parametrize("fault", ["truncated_array_file", "removed_meta_file", "removed_tree_metadata"])
+@pytest.mark.parametrize(
+    "fault", ["truncated_array_file", "flipped_bit_in_array_file", "removed_meta_file", "removed_tree_metadata"]
+)
 def test_every_checkpoint_damaged_is_a_clear_error(run, fault, tmp_path, capsys):
     best = run / "checkpoints" / "best"
     faults.damage_all(best, fault)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 
 import numpy as np
@@ -39,6 +40,17 @@ def test_restore_falls_back_to_the_previous_checkpoint(run, caplog):
         state, meta = checkpoint.restore(latest, trainer.initial_state)
     assert int(state.step) == 6 and meta["step"] == 6
     assert "9 is damaged" in caplog.text
+
+
+def test_checkpoint_without_a_checksum_still_restores(run):
+    """Checkpoints written before the SHA-256 was saved have none: restored, unchecked."""
+    trainer, latest = run
+    meta_file = latest / "9" / "meta" / "metadata"
+    meta = json.loads(meta_file.read_text())
+    assert len(meta.pop(checkpoint.STATE_SHA256)) == 64
+    meta_file.write_text(json.dumps(meta))
+    state, restored_meta = checkpoint.restore(latest, trainer.initial_state)
+    assert int(state.step) == 9 and checkpoint.STATE_SHA256 not in restored_meta
 
 
 def test_no_restorable_checkpoint_is_an_error_not_a_fresh_start(run, tfds_dir, tiny_corpus):
