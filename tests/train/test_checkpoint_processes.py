@@ -1,5 +1,6 @@
 """Two processes (jax.distributed on localhost) save `best` and `latest` checkpoints of
-the same step at the same time, as every evaluation of a multi-process training run does.
+the same step at the same time, as every evaluation of a multi-process training run does,
+then resume past a damaged checkpoint, which process 0 alone moves aside.
 
 orbax keys its multi-process barriers by step: without a prefix per manager, the two
 managers' saves of one step met at the same barrier and the run failed or hung (a
@@ -27,7 +28,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_best_and_latest_saves_of_one_step_in_two_processes(tmp_path):
+def test_two_processes_save_both_managers_at_once_and_resume_past_damage(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
     coordinator = f"localhost:{_free_port()}"
     procs = [
@@ -45,7 +46,15 @@ def test_best_and_latest_saves_of_one_step_in_two_processes(tmp_path):
         pytest.fail(f"the two processes did not finish in {TIMEOUT} s (stuck at a barrier?)\n{tails}")
     for p, (out, err) in zip(procs, outs):
         assert p.returncode == 0, err[-4000:]
-    kept = [json.loads(out.strip().splitlines()[-1]) for out, _ in outs]
-    assert kept[0] == kept[1] == {"latest": [3, 4], "best": [3, 4]}
+    reports = [json.loads(out.strip().splitlines()[-1]) for out, _ in outs]
+    assert reports[0] == reports[1]
+    assert reports[0] == {
+        "saved": {"latest": [3, 4], "best": [3, 4]},
+        "resumed_from": 3,  # latest 4 is damaged
+        "saved_again": {"latest": [3, 4], "best": [3, 4]},
+    }
+    checkpoints = tmp_path / "run" / "checkpoints"
     for name in ("latest", "best"):
-        assert sorted(p.name for p in (tmp_path / "run" / "checkpoints" / name).iterdir()) == ["3", "4"]
+        assert sorted(p.name for p in (checkpoints / name).iterdir()) == ["3", "4"]
+    # Moved aside once (by process 0), not deleted: the damaged latest 4 and the newer best 4.
+    assert sorted(p.name for p in (checkpoints / "set_aside").iterdir()) == ["best-4", "latest-4"]
