@@ -14,40 +14,14 @@ Peak host memory (max RSS) and, where the backend reports it, peak device memory
 
 from __future__ import annotations
 
-import os
-import platform
 import resource
 import time
 
 import jax
-import jaxlib
 import numpy as np
 
+from jaxser import machine
 from jaxser.train import supervised
-
-
-def machine() -> dict:
-    """The machine and software a benchmark ran on (shared by `jaxser bench` and tools/)."""
-    model = platform.processor() or "unknown"
-    try:
-        with open("/proc/cpuinfo") as f:
-            model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), model)
-    except OSError:
-        pass
-    return {
-        "cpu": model,
-        "cpu_count": os.cpu_count(),
-        "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "jax": jax.__version__,
-        "jaxlib": jaxlib.__version__,
-        "backend": jax.default_backend(),
-        "devices": [str(d) for d in jax.devices()],
-        "process_count": jax.process_count(),
-        "xla_flags": os.environ.get("XLA_FLAGS", ""),
-        "glibc_tunables": os.environ.get("GLIBC_TUNABLES", ""),  # see jaxser/host_memory.py
-    }
 
 
 def _timed(n: int, step, *, wait=lambda: None) -> float:
@@ -128,5 +102,5 @@ def run(config, *, steps: int = 20, warmup: int = 3) -> dict:
         "end_to_end": rates(real_s),
         "peak_host_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "peak_device_bytes": device_peak,
-        "machine": machine(),
+        "machine": machine.describe(),
     }

@@ -92,7 +92,7 @@ def main(argv=None) -> int:
     import jax.numpy as jnp
     import numpy as np
 
-    from jaxser import bench, features
+    from jaxser import features, machine
 
     num_samples, num_classes = int(round(args.seconds * SR)), 7
     rng = np.random.default_rng(0)
@@ -162,7 +162,7 @@ def main(argv=None) -> int:
         "jaxser_input": "raw waveform; log-mel computed inside the step" if args.model == "2d" else "raw waveform",
         "XLA_FLAGS": os.environ.get("XLA_FLAGS", ""), "GLIBC_TUNABLES": os.environ.get("GLIBC_TUNABLES", ""),
     }
-    result["machine"] = bench.machine()
+    result["machine"] = machine.describe()
     json.dump(result, sys.stdout, indent=1)
     print()
     return 0

@@ -28,7 +28,7 @@ import numpy as np
 import soundfile as sf
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
-from jaxser import bench, features  # noqa: E402
+from jaxser import features, machine  # noqa: E402
 
 SR = 16000
 
@@ -50,7 +50,7 @@ def load_batch(data: pathlib.Path, clips: int, seconds: float) -> np.ndarray:
 
 
 def machine_info() -> dict:
-    return {**bench.machine(), "librosa": librosa.__version__, "numpy": np.__version__}
+    return {**machine.describe(), "librosa": librosa.__version__, "numpy": np.__version__}
 
 
 def build(args):

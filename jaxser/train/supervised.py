@@ -30,6 +30,7 @@ import numpy as np
 import sklearn.metrics
 
 from jaxser import config as config_lib
+from jaxser import machine
 from jaxser import metrics as metrics_lib
 from jaxser import models
 from jaxser.data import pipeline, splits
@@ -274,6 +275,7 @@ class Trainer:
             "processes": jax.process_count(),
             "devices": self.dp.num_devices,
             "state_digest": digest,
+            "machine": machine.describe(),  # another CPU rounds differently (see jaxser/machine.py)
         }
         if jax.process_index() == 0:
             (self.workdir / "train_summary.json").write_text(json.dumps(summary, indent=1))

@@ -37,6 +37,9 @@ def test_fit_compiles_once_and_writes_the_run(tmp_path, tfds_dir, tiny_corpus):
     assert checkpoint.latest_step(tmp_path / "checkpoints" / "latest") == 9
     assert checkpoint.latest_step(tmp_path / "checkpoints" / "best") in (3, 6, 9)
     assert json.loads((tmp_path / "classes.json").read_text())["class_names"] == list(tiny_corpus.class_names)
+    # The machine it ran on: another CPU generation rounds differently (jaxser/machine.py).
+    written = json.loads((tmp_path / "train_summary.json").read_text())
+    assert written["machine"]["cpu_family_model_stepping"] == summary["machine"]["cpu_family_model_stepping"] != ""
 
 
 def test_interrupted_run_resumes_exactly(tmp_path, tfds_dir, tiny_corpus):
