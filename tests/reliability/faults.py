@@ -105,6 +105,8 @@ def flip_bit_in_array_file(step_folder: str | pathlib.Path, item: str = "state")
 
     step_folder = pathlib.Path(step_folder)
     before = _raw_arrays(step_folder, item)
+    if before is None:
+        raise RuntimeError(f"{step_folder / item} does not restore even before the fault")
     victim = array_files(step_folder / item)[0]
     original = victim.read_bytes()
     for at in (0.5, 0.4, 0.6, 0.3, 0.7, 0.2, 0.8, 0.1, 0.9):
