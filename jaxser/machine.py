@@ -20,12 +20,12 @@ import jaxlib
 _VECTOR_FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_fp16", "avx512_vnni", "avx_vnni", "amx_bf16", "amx_tile")
 
 
-def cpu() -> dict:
+def cpu(cpuinfo: str = "/proc/cpuinfo") -> dict:
     """The first CPU's model name, family/model/stepping and vector extensions (from
     /proc/cpuinfo on Linux; the processor string elsewhere)."""
     fields: dict[str, str] = {}
     try:
-        with open("/proc/cpuinfo") as f:
+        with open(cpuinfo) as f:
             for line in f:
                 if not line.strip():
                     break  # the first processor's block is enough

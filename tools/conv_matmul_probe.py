@@ -19,13 +19,12 @@ Prints JSON: milliseconds (medians), GFLOP/s, and max errors against ``lax_conv_
 from __future__ import annotations
 
 import json
-import statistics
 import sys
-import time
 
 import jax
 import jax.numpy as jnp
 from jax import lax
+from winograd_probe import interleaved_ms  # tools/ is on sys.path when run as a script
 
 DN = ("NHWC", "HWIO", "NHWC")
 SHAPE, KERNEL = (16, 126, 64, 64), (3, 3, 64, 64)
@@ -70,16 +69,8 @@ def main() -> int:
         "lax_conv_bf16_max_rel": float(jnp.max(jnp.abs(cases["lax_conv_bf16"][0](*cases["lax_conv_bf16"][1]) - reference)))
         / scale,
     }
-    for fn, args in cases.values():
-        jax.block_until_ready(fn(*args))
-    times = {name: [] for name in cases}
-    for _ in range(8):
-        for name, (fn, args) in cases.items():
-            start = time.perf_counter()
-            jax.block_until_ready(fn(*args))
-            times[name].append(1000 * (time.perf_counter() - start))
     gflop = 2 * a.shape[0] * a.shape[1] * b.shape[1] / 1e9
-    ms = {name: round(statistics.median(v), 1) for name, v in times.items()}
+    ms = interleaved_ms(cases)
     json.dump({"gflop": round(gflop, 2), "ms_median": ms, "gflop_per_s": {n: round(gflop / (t / 1000)) for n, t in ms.items()},
                "errors": errors, "jax": jax.__version__}, sys.stdout, indent=1)
     print()

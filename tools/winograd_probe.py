@@ -40,6 +40,21 @@ def winograd(x: jax.Array, k: jax.Array) -> jax.Array:
     return y.reshape(b, 2 * th, 2 * tw, -1)[:, :h, :w]
 
 
+def interleaved_ms(cases: dict, rounds: int = 8) -> dict[str, float]:
+    """Median milliseconds of each ``name: (jitted fn, args)``, after one warm-up call
+    each, over ``rounds`` rounds that run every case in turn (so load changes hit all
+    cases alike). Shared with tools/conv_matmul_probe.py."""
+    for fn, args in cases.values():
+        jax.block_until_ready(fn(*args))
+    times = {name: [] for name in cases}
+    for _ in range(rounds):
+        for name, (fn, args) in cases.items():
+            start = time.perf_counter()
+            jax.block_until_ready(fn(*args))
+            times[name].append(time.perf_counter() - start)
+    return {name: round(1000 * statistics.median(t), 1) for name, t in times.items()}
+
+
 def main() -> int:
     x = jax.random.normal(jax.random.key(0), (16, 126, 64, 64))
     k = jax.random.normal(jax.random.key(1), (3, 3, 64, 64)) * 0.1
@@ -51,15 +66,7 @@ def main() -> int:
     cases = {"lax_conv": (lax_conv, (x, k)), "winograd_einsum": (jax.jit(winograd), (x, k)),
              "winograd_matmul_only": (jax.jit(jnp.matmul), (v, u))}
     error = float(jnp.max(jnp.abs(cases["winograd_einsum"][0](x, k) - lax_conv(x, k))))
-    for fn, args in cases.values():
-        jax.block_until_ready(fn(*args))
-    times = {name: [] for name in cases}
-    for _ in range(8):
-        for name, (fn, args) in cases.items():
-            t = time.perf_counter()
-            jax.block_until_ready(fn(*args))
-            times[name].append(time.perf_counter() - t)
-    json.dump({"ms_median": {n: round(1000 * statistics.median(t), 1) for n, t in times.items()},
+    json.dump({"ms_median": interleaved_ms(cases),
                "winograd_max_abs_error": error, "max_abs_output": float(jnp.max(jnp.abs(lax_conv(x, k))))},
               sys.stdout, indent=1)
     print()

@@ -23,10 +23,12 @@ jax.distributed.initialize(coordinator_address=coordinator, num_processes=2, pro
 
 import jax.numpy as jnp  # noqa: E402
 import optax  # noqa: E402
+from jax.experimental import multihost_utils  # noqa: E402
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))
 from jaxser.train import checkpoint, parallel  # noqa: E402
 from jaxser.train.state import TrainState  # noqa: E402
+from tests.reliability import faults  # noqa: E402
 from tests.train.tiny_model import TinyMel  # noqa: E402
 
 dp = parallel.DataParallel(parallel.make_mesh())
@@ -38,10 +40,6 @@ state = TrainState(
     rng=jax.random.key_data(jax.random.key(0)), model=TinyMel(num_classes=4), tx=tx,
 )
 state = dp.replicate(state)
-
-from jax.experimental import multihost_utils  # noqa: E402
-
-from tests.reliability import faults  # noqa: E402
 
 
 def save_steps(state, steps):

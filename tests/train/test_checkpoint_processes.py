@@ -10,30 +10,23 @@ two-process training run once timed out in `async_write_complete`).
 from __future__ import annotations
 
 import json
-import os
 import pathlib
-import socket
 import subprocess
 import sys
 
 import pytest
 
+from tests.train import processes
+
 CHECK = pathlib.Path(__file__).with_name("checkpoint_processes_check.py")
 TIMEOUT = 120
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("localhost", 0))
-        return s.getsockname()[1]
-
-
 def test_two_processes_save_both_managers_at_once_and_resume_past_damage(tmp_path):
-    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
-    coordinator = f"localhost:{_free_port()}"
+    coordinator = f"localhost:{processes.free_port()}"
     procs = [
         subprocess.Popen([sys.executable, str(CHECK), coordinator, str(i), str(tmp_path / "run")],
-                         env={**env, "JAX_PLATFORMS": "cpu"}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         env=processes.cpu_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                          text=True)
         for i in range(2)
     ]

@@ -12,9 +12,7 @@ set of steps) and a single process restores them.
 from __future__ import annotations
 
 import json
-import os
 import pathlib
-import socket
 import subprocess
 import sys
 
@@ -25,6 +23,7 @@ import pytest
 from jaxser import data as data_lib
 from jaxser.predict import Predictor
 from jaxser.train import metric_log
+from tests.train import processes
 
 CONFIG = pathlib.Path(__file__).parents[2] / "configs" / "zhao2019_cnn2d_emodb.py"
 SPEAKERS = ("03", "08", "09", "10")  # LOSO fold 0: test 03, validation 08, training 09 + 10
@@ -46,12 +45,6 @@ def emodb_subset(emodb_dir, tmp_path_factory):
     return manual, root / "tfds", {s: sum(p.name[:2] == s for p in files) for s in SPEAKERS}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("localhost", 0))
-        return s.getsockname()[1]
-
-
 def _command(workdir, manual, tfds):
     return [
         sys.executable, "-m", "jaxser", "train", "--config", f"{CONFIG}:smoke", "--workdir", str(workdir), "--json",
@@ -63,8 +56,7 @@ def _command(workdir, manual, tfds):
 
 
 def _env(**extra):
-    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
-    return {**env, "JAX_PLATFORMS": "cpu", "JAXSER_COMPILE_CACHE": "", **extra}
+    return processes.cpu_env(JAXSER_COMPILE_CACHE="", **extra)
 
 
 def _result(proc: subprocess.Popen) -> dict:
@@ -78,7 +70,7 @@ def _result(proc: subprocess.Popen) -> dict:
 
 def test_two_processes_match_one_process_with_two_devices(emodb_subset, tmp_path):
     manual, tfds, per_speaker = emodb_subset
-    port = _free_port()
+    port = processes.free_port()
     mp_dir, sp_dir = tmp_path / "two_processes", tmp_path / "one_process"
     procs = [
         subprocess.Popen(
