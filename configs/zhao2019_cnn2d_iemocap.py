@@ -9,7 +9,8 @@ layout. Paper (Table 7, speaker-independent IEMOCAP): 85.58 % "average accuracy"
 neutral, sad of the improvised prototypical subset (1,150 utterances). We use the
 builder's "4class_exc_merged" labels (angry, happy+excited, neutral, sad; the usual
 4-class protocol), leave-one-session-out with one validation speaker per fold —
-not the paper's class set; BUILD_NOTES.md says so.
+not the paper's class set; BUILD_NOTES.md says so. Expected: not measured (no IEMOCAP
+here); the paper's 85.58 % is an upper bound for the reasons the EmoDB configs give.
 Smoke mode: ``configs/zhao2019_cnn2d_iemocap.py:smoke``.
 """
 

@@ -51,13 +51,13 @@ def run(config, *, steps: int = 20, warmup: int = 3) -> dict:
 
     compile_start = time.perf_counter()
     if dp.mode == "shard_map":
-        trainer.train_fn.lower(state, placed).compile()
+        trainer.train_fn.lower(state, placed, trainer.train_noise).compile()
     compile_s = time.perf_counter() - compile_start
 
     holder = {"state": state}
 
     def synthetic_step():
-        holder["state"], metrics = trainer.train_fn(holder["state"], placed)
+        holder["state"], metrics = trainer.train_fn(holder["state"], placed, trainer.train_noise)
         return metrics
 
     def wait():
@@ -72,7 +72,7 @@ def run(config, *, steps: int = 20, warmup: int = 3) -> dict:
 
     def real_step():
         batch = next(batches)
-        holder["state"], _ = trainer.train_fn(holder["state"], dp.shard({k: batch[k] for k in supervised.TRAIN_KEYS}))
+        holder["state"], _ = trainer.train_fn(holder["state"], dp.shard({k: batch[k] for k in supervised.TRAIN_KEYS}), trainer.train_noise)
 
     _timed(warmup, real_step, wait=wait)
     real_s = _timed(steps, real_step, wait=wait)

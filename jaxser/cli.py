@@ -50,7 +50,9 @@ def _load_config(args, overrides):
 def _format_eval(result: dict) -> str:
     lines = [
         f"{result['config']} on {result['corpus']}, fold {result['fold']} ({result['part']} speakers: "
-        f"{', '.join(result['speakers'])}; checkpoint {result['checkpoint']} at step {result['checkpoint_step']})",
+        f"{', '.join(result['speakers'])}; "
+        + (f"checkpoint {result['checkpoint']} at step {result['checkpoint_step']})" if result["checkpoint_step"] is not None
+           else f"{result['checkpoint']} model)"),
         f"WA {100 * result['wa']:.2f}%   UA {100 * result['ua']:.2f}%   ({result['total']} utterances)",
         "",
         f"{'class':<12} {'n':>5} {'recall':>8}",
@@ -62,11 +64,10 @@ def _format_eval(result: dict) -> str:
 
 
 def _train_and_evaluate(config, workdir: pathlib.Path, as_json: bool) -> int:
-    from jaxser import evaluate
-    from jaxser.train import supervised
+    from jaxser import evaluate, experiments
 
     with contextlib.redirect_stdout(sys.stderr):  # TFDS reports builds on stdout
-        _, summary = supervised.Trainer(config, workdir).fit()
+        summary = experiments.train_fold(config, workdir)
         result = evaluate.evaluate_workdir(workdir)
     result["train"] = summary
     print(json.dumps(result, indent=1) if as_json else _format_eval(result) + f"\n\nrun: {workdir}")

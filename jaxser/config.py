@@ -28,6 +28,9 @@ from jaxser.data.schema import SAMPLE_RATE
 SPLIT_KINDS = ("loso", "session", "speaker_kfold", "stratified_kfold", "fixed")
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop", "adagrad")
 SCHEDULES = ("constant", "cosine", "warmup_cosine")
+FEATURE_SOURCES = ("waveform", "opensmile")
+OPENSMILE_SETS = ("IS09", "IS11")
+NORMALIZATIONS = ("train", "per_speaker", "none")
 
 
 class ConfigError(ValueError):
@@ -38,6 +41,15 @@ def base_config() -> ml_collections.ConfigDict:
     """Every field with its default. Configs change what they need."""
     c = ml_collections.ConfigDict()
     c.name = "unnamed"
+    c.kind = "supervised"  # how the system trains: a key of jaxser.systems.KINDS
+
+    c.features = ml_collections.ConfigDict()
+    c.features.source = "waveform"  # "waveform" (features on device, in the model) or "opensmile" functionals
+    c.features.opensmile_set = "IS09"  # "IS09" (384) or "IS11" (4,368), for source "opensmile"
+    c.features.normalize = "train"  # z-score fitted on the fold's training part; "per_speaker" (uses every
+    # speaker's own unlabelled statistics, the test speaker's too: not speaker-independent normalisation) or "none"
+    c.features.drop_constant = True  # drop features constant over the training part
+    c.features.cache_dir = ""  # "" = $JAXSER_FEATURE_CACHE or ~/.cache/jaxser/functionals
 
     c.data = ml_collections.ConfigDict()
     c.data.name = "synthetic"  # a corpus of jaxser.data.BUILDERS
@@ -64,6 +76,22 @@ def base_config() -> ml_collections.ConfigDict:
     c.split.fixed_val_speakers = ()
     c.split.seed = 0
 
+    c.augment = ml_collections.ConfigDict()  # on device, training rows only (jaxser.augment)
+    c.augment.noise_snr_db = ()  # SNRs (dB, on the active speech) to draw from; () = no training noise
+    c.augment.noise_snr_uniform = False  # read noise_snr_db as a (low, high) range
+    c.augment.noise_prob = 0.0  # chance that a training row gets noise
+    c.augment.shift_seconds = 0.0  # largest random time shift of a training row; 0 = none
+    c.augment.shift_mode = "roll"  # "roll" (circular within the clip) or "pad" (zeros)
+    c.augment.noise_dir = ""  # the noise corpus ("" = $JAXSER_DATA/noise)
+    c.augment.test_noise_types = ("running_tap", "white_noise")  # held out of training, used by evaluation
+    c.augment.eval_snr_db = ()  # evaluate (validation and test) in noise: SNRs drawn per utterance, seeded
+    # by its id, from the test noise types; () = clean evaluation
+
+    c.loss = ml_collections.ConfigDict()
+    c.loss.name = "cross_entropy"  # a classification loss of jaxser.losses.CLASSIFICATION
+    c.loss.class_weights = "none"  # "balanced": n / (K n_k) of the fold's training labels (weighted_cross_entropy)
+    c.loss.focal_gamma = 2.0  # focal: (1 - p)^gamma
+
     c.model = ml_collections.ConfigDict()
     c.model.name = "zhao2019_cnn2d"  # a key of jaxser.models.MODELS
     c.model.kwargs = ml_collections.ConfigDict()  # the model's own fields
@@ -84,6 +112,10 @@ def base_config() -> ml_collections.ConfigDict:
     c.train.eval_every_epochs = 1
     c.train.early_stopping_patience = 10  # evaluations without improvement; 0 = off
     c.train.early_stopping_metric = "ua"  # "ua", "wa" or "loss" on the validation split
+    # Model selection for slow starters (defaults: off, runs as before):
+    c.train.min_epochs = 0  # evaluations before this epoch update `best` but never count toward patience
+    c.train.val_smoothing = 0.0  # a in [0, 1): select/stop on s_t = a s_(t-1) + (1 - a) m_t (0 = raw metric)
+    c.train.ema_decay = 0.0  # d in [0, 1): evaluate/predict with an EMA of the weights, d ema + (1 - d) w (0 = off)
     c.train.log_every_steps = 10
     c.train.checkpoint_every_steps = 200
     c.train.progress = True  # a progress bar on stderr
@@ -239,7 +271,49 @@ def validate(config: ml_collections.ConfigDict, *, num_devices: int | None = Non
     for key in ("warmup_steps", "early_stopping_patience", "l2", "weight_decay", "grad_clip_norm"):
         _require(t[key] >= 0, f"train.{key}={t[key]} must be >= 0 (0 = off)")
     _require(0 <= t.momentum < 1, f"train.momentum={t.momentum} must be in [0, 1)")
+    _require(t.min_epochs >= 0, f"train.min_epochs={t.min_epochs} must be >= 0 (0 = early stopping counts every evaluation)")
+    _require(
+        0 <= t.val_smoothing < 1,
+        f"train.val_smoothing={t.val_smoothing} must be in [0, 1): 0 selects on the raw validation metric, "
+        "0.5 averages over about the last 3 evaluations (1 would never move from the first one)",
+    )
+    _require(
+        0 <= t.ema_decay < 1,
+        f"train.ema_decay={t.ema_decay} must be in [0, 1): 0 = off, e.g. 0.99 averages the weights over about "
+        "the last 100 steps (1 would never move from the initial weights)",
+    )
     _require(config.parallel.mode in ("shard_map", "pmap"), "parallel.mode must be 'shard_map' or 'pmap'")
+    f = config.features
+    _require(f.source in FEATURE_SOURCES, f"features.source={f.source!r} must be one of {', '.join(FEATURE_SOURCES)}")
+    _require(f.opensmile_set in OPENSMILE_SETS,
+             f"features.opensmile_set={f.opensmile_set!r} must be one of {', '.join(OPENSMILE_SETS)}")
+    _require(f.normalize in NORMALIZATIONS,
+             f"features.normalize={f.normalize!r} must be one of {', '.join(NORMALIZATIONS)}")
+    from jaxser import augment, losses, systems  # late: these import JAX
+
+    try:
+        augment.AugmentConfig.from_config({**config.augment.to_dict(), "sample_rate": config.data.sample_rate})
+    except ValueError as err:
+        raise ConfigError(f"augment: {err} (the augment.* fields)") from None
+
+    lc = config.loss
+    _require(lc.name in losses.CLASSIFICATION,
+             f"loss.name={lc.name!r} must be one of {', '.join(losses.CLASSIFICATION)}")
+    _require(lc.class_weights in ("none", "balanced"), f"loss.class_weights={lc.class_weights!r} must be 'none' or 'balanced'")
+    _require((lc.name == "weighted_cross_entropy") == (lc.class_weights == "balanced"),
+             "loss.name='weighted_cross_entropy' goes with loss.class_weights='balanced' (and only it uses class weights)")
+    _require(lc.name != "hard_example",
+             "loss.name='hard_example' needs each training example's hard-example index, which only a hard-example "
+             "stage provides (the Zhong 2020 system); use cross_entropy, weighted_cross_entropy or focal")
+    _require(lc.focal_gamma >= 0, f"loss.focal_gamma={lc.focal_gamma} must be >= 0")
+
+    _require(config.kind in systems.KINDS,
+             f"kind={config.kind!r} is not a jaxser system kind; known: {', '.join(sorted(systems.KINDS))}")
+    systems.KINDS[config.kind].validate(config)
+
+
+def check_flax_model(config: ml_collections.ConfigDict) -> None:
+    """model.name is a network of jaxser.models and model.kwargs are its fields."""
     from jaxser import models  # late: models import flax
 
     _require(

@@ -2,10 +2,12 @@
 
     results = jaxser.experiments.run_cv(config, "runs/zhao2d_emodb_loso")
 
-Each fold runs in ``workdir/fold-NN/`` (its own config with ``split.fold = NN``,
-checkpoints, logs, ``eval.json``). A fold whose ``eval.json`` exists is done and is
-skipped, and an unfinished fold resumes from its latest checkpoint, so a killed run
-continues where it stopped. At the end ``results.json``, ``results.md`` and the pooled
+Each fold runs in ``workdir/fold-NN/`` (its own config with ``split.fold = NN``): the
+system kind's stages (:mod:`jaxser.systems.stages`: one ``train`` stage for a network,
+``fit`` for an estimator, more for later systems), then the test evaluation
+(``eval.json``). A fold whose ``eval.json`` holds the test evaluation of the selected
+model is done and skipped; a finished stage is never run again and an unfinished one
+resumes from its checkpoints, so a killed run continues where it stopped. At the end ``results.json``, ``results.md`` and the pooled
 confusion matrix are written (:func:`jaxser.results.write_cv_results`): per fold WA/UA
 and both aggregates, pooled over all test utterances and mean ± std over folds.
 """
@@ -22,6 +24,8 @@ import ml_collections
 
 from jaxser import evaluate as evaluate_lib
 from jaxser import results as results_lib
+from jaxser import systems
+from jaxser.systems import stages
 from jaxser.train import data, supervised
 from jaxser.train import workdir as workdir_lib
 
@@ -45,7 +49,8 @@ def run_cv(
 
 
 def _run_cv(config, workdir: pathlib.Path, folds, command: str, log) -> dict:
-    corpus = data.load_corpus(config)
+    kind = systems.get(config)
+    corpus = kind.load_data(config)
     all_folds = data.folds(config, corpus.meta)
     indices = list(range(len(all_folds))) if folds is None else list(folds)
     fold_results = {}
@@ -53,16 +58,17 @@ def _run_cv(config, workdir: pathlib.Path, folds, command: str, log) -> dict:
         fold = all_folds[index]
         directory = fold_dir(workdir, index)
         done = directory / "eval.json"
-        if not done.is_file():
+        if not evaluate_lib.is_fold_result(done):
             fold_config = copy.deepcopy(config)
             fold_config.split.fold = index
             log(f"fold {index + 1}/{len(all_folds)} ({fold.name}): training in {directory}", file=sys.stderr)
             started = time.perf_counter()
-            _, summary = supervised.Trainer(fold_config, directory, corpus=corpus, fold=fold).fit()
-            summary["wall_seconds"] = time.perf_counter() - started  # training, this run (resumed: since then)
+            summary = train_fold(fold_config, directory, corpus=corpus, fold=fold, log=log)
+            summary["wall_seconds"] = time.perf_counter() - started  # this run (resumed: since then)
             # Before eval.json, the "fold done" marker: a kill in between re-evaluates the
             # fold (cheap) instead of leaving a finished fold without its summary.
-            results_lib.write_atomic(directory / "fold_summary.json", json.dumps(summary, indent=1))
+            if evaluate_lib.jax_process_index() == 0:
+                results_lib.write_atomic(directory / "fold_summary.json", json.dumps(summary, indent=1))
             evaluate_lib.evaluate_workdir(directory, corpus=corpus)
         evaluation = json.loads(done.read_text())
         summary_path = directory / "fold_summary.json"
@@ -70,6 +76,7 @@ def _run_cv(config, workdir: pathlib.Path, folds, command: str, log) -> dict:
         fold_results[fold.name] = {
             "confusion": evaluation["confusion"],
             "test_speakers": list(fold.test_speakers),
+            "val_speakers": list(fold.val_speakers),
             "checkpoint_step": evaluation["checkpoint_step"],
             "train_steps": summary.get("steps"),
             "wall_seconds": summary.get("wall_seconds"),
@@ -77,6 +84,7 @@ def _run_cv(config, workdir: pathlib.Path, folds, command: str, log) -> dict:
         log(f"fold {fold.name}: WA {evaluation['wa']:.4f} UA {evaluation['ua']:.4f}", file=sys.stderr)
     meta = {
         "config": config.name,
+        "kind": config.kind,
         "corpus": config.data.name,
         "split": config.split.kind,
         "protocol": _protocol(config, all_folds),
@@ -86,6 +94,29 @@ def _run_cv(config, workdir: pathlib.Path, folds, command: str, log) -> dict:
     }
     results_lib.write_cv_results(workdir, fold_results, corpus.class_names, meta=meta)
     return results_lib.load_cv_results(workdir)
+
+
+def train_fold(config: ml_collections.ConfigDict, workdir, *, corpus=None, fold=None, log=print) -> dict:
+    """Run the stages of the config's fold (``split.fold``) in ``workdir``; the fold's summary.
+
+    What ``jaxser train`` runs, and ``jaxser cv`` for each fold: any system kind. Each
+    stage resumes where it stopped; evaluate afterwards with
+    :func:`jaxser.evaluate.evaluate_workdir`.
+    """
+    workdir = pathlib.Path(workdir)
+    kind = systems.get(config)
+    corpus = kind.load_data(config) if corpus is None else corpus
+    fold = data.fold(config, corpus.meta) if fold is None else fold
+    supervised.write_config(config, workdir)  # what evaluate and predict rebuild the fold from
+    ctx = stages.StageContext(config, workdir, corpus, fold)
+    return _fold_summary(stages.run_stages(kind.stages(config), ctx, log=log))
+
+
+def _fold_summary(summaries: dict[str, dict]) -> dict:
+    """One stage: its summary as it is (the layout before stages); several: by stage."""
+    if len(summaries) == 1:
+        return dict(next(iter(summaries.values())))
+    return {"stages": summaries}
 
 
 def _protocol(config, folds) -> str:

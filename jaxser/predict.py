@@ -7,10 +7,12 @@
         print(p.source, p.label, p.probabilities)              # probabilities: {class: p}
 
 Any file :mod:`jaxser.audio` reads (any rate, channels, format) or float arrays at the
-config's sample rate. Each input is cut into the config's evaluation windows
-(``chunk_seconds`` every ``hop_seconds``; the last one zero-padded and masked), the
-windows go through the model in fixed-size batches (one compilation) and their class
-probabilities are averaged per input.
+config's sample rate. Each input is scored the way evaluation scores a test utterance:
+with ``data.eval_mode="chunks"`` it is cut into the config's evaluation windows
+(``chunk_seconds`` every ``hop_seconds``; the last one zero-padded and masked) whose
+class probabilities are averaged; with ``"pad"`` the whole clip is one row, zero-padded
+to ``eval_seconds``, and a longer clip is refused as evaluation refuses it. Rows go
+through the model in fixed-size batches (one compilation).
 
 Memory does not grow with the input: files are read in blocks (:func:`jaxser.audio.stream`)
 and cut into windows as the blocks arrive, and only one batch of windows exists at a
@@ -31,7 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxser import audio as audio_lib
-from jaxser.train import checkpoint, data, state as state_lib, steps, supervised
+from jaxser.train import checkpoint, data, ema as ema_lib, state as state_lib, steps, supervised
 from jaxser.evaluate import load_config
 
 
@@ -52,7 +54,13 @@ class Predictor:
         self.class_names = tuple(class_names)
         self.sample_rate = int(config.data.sample_rate)
         windows = data.pipeline_config(config)  # the evaluation windows training used
-        self.window, self.hop = windows.chunk_samples, windows.hop_samples
+        # Score a clip as evaluation does: "chunks" averages windows; "pad" takes the whole
+        # clip, zero-padded to eval_seconds, and refuses a longer one (as evaluation does).
+        self.pad_mode = windows.eval_mode == "pad"
+        if self.pad_mode:
+            self.window = self.hop = windows.eval_samples
+        else:
+            self.window, self.hop = windows.chunk_samples, windows.hop_samples
         self.batch_size = batch_size
         self.model = supervised.build_model(config, len(self.class_names), bn_axis_name=None)
         self.variables = variables
@@ -69,7 +77,9 @@ class Predictor:
         tx = state_lib.optimizer(config.train, 1)
         samples = data.pipeline_config(config).clip_samples
         template = state_lib.create(model, tx, 0, jnp.zeros((1, samples)), jnp.full((1,), samples))
+        template = ema_lib.maybe_attach(template, config)  # train.ema_decay: the checkpoint holds averages
         state, meta = checkpoint.restore(directory, template)
+        state = ema_lib.for_eval(state)  # predict with the averaged weights when the run kept them
         return cls(config, state.variables(), meta["class_names"], batch_size=batch_size)
 
     def windows(self, clip: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -162,6 +172,12 @@ class Predictor:
             outcomes.append((source, 0))
             try:
                 for start, samples, valid in self.stream_windows(blocks()):
+                    if self.pad_mode and start > 0:  # a second window: longer than the model's input
+                        raise audio_lib.AudioError(
+                            source, f"longer than the model's input ({self.window / self.sample_rate:g} s): this "
+                            "config scores whole clips (data.eval_mode=pad, data.eval_seconds)",
+                            "cut the file, or train with data.eval_mode=chunks",
+                        )
                     row = len(owners)
                     batch[row, : len(samples)], batch[row, len(samples) :] = samples, 0.0
                     lengths[row] = valid

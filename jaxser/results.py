@@ -31,7 +31,7 @@ _SUMMARY_KEYS = ("total", "wa", "ua", "ua_classes", "counts", "per_class_recall"
                  "per_class_precision", "per_class_f1", "confusion")
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
     """``json.dumps`` default: NumPy/JAX scalars and arrays, paths, dates, sets."""
     if isinstance(value, np.generic):
         return value.item()
@@ -75,20 +75,26 @@ def _markdown(doc: dict[str, Any]) -> str:
         shown = f"`{value}`" if key == "command" else _cell(value)
         out.append(f"- {_cell(key)}: {shown}")
     out += [f"- classes: {', '.join(doc['class_names'])}", ""]
-    out += ["| Fold | Test speakers | n | WA (%) | UA (%) |", "|---|---|---:|---:|---:|"]
+    out += ["| Fold | Test speakers | Validation speakers | n | WA (%) | UA (%) |", "|---|---|---|---:|---:|---:|"]
+    joined = lambda values: ", ".join(str(s) for s in values or []) or "–"  # noqa: E731
     for name, f in folds.items():
-        speakers = ", ".join(str(s) for s in f.get("test_speakers") or []) or "–"
-        out.append(f"| {_cell(name)} | {_cell(speakers)} | {f['total']} | {_pct(f['wa'])} | {_pct(f['ua'])} |")
-    out.append(f"| **Pooled** | all folds | {pooled['total']} | {_pct(pooled['wa'])} | {_pct(pooled['ua'])} |")
+        out.append(
+            f"| {_cell(name)} | {_cell(joined(f.get('test_speakers')))} | {_cell(joined(f.get('val_speakers')))} | "
+            f"{f['total']} | {_pct(f['wa'])} | {_pct(f['ua'])} |"
+        )
+    out.append(f"| **Pooled** | all folds | | {pooled['total']} | {_pct(pooled['wa'])} | {_pct(pooled['ua'])} |")
     out.append(
-        f"| **Mean ± std** | {mean['n_folds']} folds | {pooled['total']} | "
+        f"| **Mean ± std** | {mean['n_folds']} folds | | {pooled['total']} | "
         f"{_pct(mean['wa'])} ± {_pct(mean['wa_std'])} | {_pct(mean['ua'])} ± {_pct(mean['ua_std'])} |"
     )
     out += [
         "",
+        "WA (weighted accuracy): the share of test utterances classified correctly, so each "
+        "class counts by its size. UA (unweighted accuracy): the mean of the per-class "
+        "recalls over the classes present in the test set, so each class counts equally. "
         "Pooled: WA/UA of the confusion matrix summed over all test folds. Mean ± std: "
-        "unweighted mean over folds with the population std (ddof=0). UA is the mean "
-        "recall over the classes present in the test set (per fold, or pooled).",
+        "unweighted mean over folds with the population std (ddof=0). Validation speakers: "
+        "the training speakers held out for model selection (never a test speaker).",
         "",
         "Pooled per class:",
         "",
@@ -158,7 +164,7 @@ def write_cv_results(
         "confusion_png": PNG_NAME,
     }
     # Serialise first: a non-JSON value fails before any file is touched.
-    text = json.dumps(doc, indent=2, allow_nan=False, default=_jsonable) + "\n"
+    text = json.dumps(doc, indent=2, allow_nan=False, default=jsonable) + "\n"
     doc = json.loads(text)
     title = f"Pooled confusion, {meta.get('config') or 'cross-validation'} (n = {agg['pooled']['total']})"
     plots.confusion_matrix_png(agg["pooled"]["confusion"], doc["class_names"], workdir / PNG_NAME, title=title)

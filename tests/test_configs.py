@@ -29,6 +29,15 @@ def test_config_runs_one_step(path):
     config = config_lib.load(f"{path}:{SMOKE_ARG.get(path.stem, 'smoke')}")
     full = config_lib.load(path)  # the real config validates too
     assert full.name == path.stem or path.stem == "default"
+    assert "jaxser " in _docstring(path) and "Expected" in _docstring(path) or path.stem == "default"
+    if config.kind == "sklearn":  # a fit on fake feature vectors with the config's estimator
+        from jaxser.systems import classic
+
+        rng = np.random.default_rng(0)
+        X, y = rng.standard_normal((40, 12)), np.arange(40) % 4
+        fitted = classic.estimator(config).fit(X, y)
+        assert fitted.coef_.shape == (4, 12)
+        return
     num_classes = 4
     model = supervised.build_model(config, num_classes, bn_axis_name=parallel.AXIS)
     samples = round(config.data.clip_seconds * config.data.sample_rate)
@@ -63,3 +72,9 @@ def test_overrides_are_typed_and_checked(tmp_path):
         config_lib.load(tmp_path / "missing.py")
     # JSON round trip (the workdir's config.json) gives the same config.
     assert config_lib.to_json(config_lib.from_json(config_lib.to_json(config))) == config_lib.to_json(config)
+
+
+def _docstring(path: pathlib.Path) -> str:
+    import ast
+
+    return ast.get_docstring(ast.parse(path.read_text())) or ""

@@ -72,3 +72,60 @@ def test_cv_runs_every_fold_and_skips_finished_ones(tmp_path, tfds_dir, tiny_cor
     monkeypatch.setattr(supervised.Trainer, "fit", lambda self: pytest.fail("a finished fold was retrained"))
     again = experiments.run_cv(config, tmp_path, log=lambda *a, **k: None)
     assert again["aggregate"] == results["aggregate"]
+
+
+def test_other_parts_and_checkpoints_never_replace_the_folds_result(run_dir, tiny_corpus):
+    """`evaluate --part val` or `--which latest` write their own files: only the test part
+    of the best checkpoint is the fold's eval.json (what `jaxser cv` pools)."""
+    official = evaluate.evaluate_workdir(run_dir, corpus=tiny_corpus)
+    before = (run_dir / "eval.json").read_bytes()
+    val = evaluate.evaluate_workdir(run_dir, part="val", corpus=tiny_corpus)
+    latest = evaluate.evaluate_workdir(run_dir, which="latest", corpus=tiny_corpus)
+    assert (run_dir / "eval.json").read_bytes() == before
+    assert json.loads((run_dir / "eval-val-best.json").read_text())["speakers"] == val["speakers"] != official["speakers"]
+    assert json.loads((run_dir / "eval-test-latest.json").read_text())["checkpoint"] == latest["checkpoint"] == "latest"
+    assert (run_dir / "predictions-val-best.csv").is_file() and (run_dir / "confusion-test-latest.png").is_file()
+    assert official["val_speakers"] == ["s02"] or official["val_speakers"]  # recorded beside the test speakers
+    assert evaluate.is_fold_result(run_dir / "eval.json")
+    assert not evaluate.is_fold_result(run_dir / "eval-val-best.json")
+
+
+def test_cv_pools_only_test_evaluations_of_the_selected_model(tmp_path, tfds_dir, tiny_corpus):
+    config = make_config(tfds_dir, epochs=1)
+    results = experiments.run_cv(config, tmp_path, log=lambda *a, **k: None)
+    fold = tmp_path / "fold-00"
+    assert results["folds"][next(iter(results["folds"]))]["val_speakers"]  # recorded per fold
+    assert "Validation speakers" in (tmp_path / "results.md").read_text()
+    # What an older jaxser let `evaluate --part val` do: overwrite the fold's eval.json.
+    test_result = (fold / "eval.json").read_text()
+    val_result = evaluate.evaluate_workdir(fold, part="val", corpus=tiny_corpus, write=False)
+    (fold / "eval.json").write_text(json.dumps(val_result))
+    again = experiments.run_cv(config, tmp_path, log=lambda *a, **k: None)
+    assert again["aggregate"] == results["aggregate"]  # the fold was evaluated on its test speaker again
+    assert json.loads((fold / "eval.json").read_text())["confusion"] == json.loads(test_result)["confusion"]
+    # The current evaluate never touches eval.json for another part or checkpoint.
+    evaluate.evaluate_workdir(fold, part="val", corpus=tiny_corpus)
+    evaluate.evaluate_workdir(fold, which="latest", corpus=tiny_corpus)
+    assert experiments.run_cv(config, tmp_path, log=lambda *a, **k: None)["aggregate"] == results["aggregate"]
+
+
+def test_predictor_scores_whole_clips_in_pad_mode(run_dir, tmp_path):
+    """eval_mode "pad": one row per clip padded to eval_seconds, as evaluation does, and
+    a longer clip is refused (evaluation refuses it too) instead of windowed."""
+    config = evaluate.load_config(run_dir)
+    config.data.eval_mode, config.data.eval_seconds = "pad", 3.0
+    chunked = Predictor.from_checkpoint(run_dir)
+    padded = Predictor(config, chunked.variables, chunked.class_names)
+    assert padded.window == 3 * 16000
+    rng = np.random.default_rng(1)
+    clip = (0.1 * rng.standard_normal(16000 * 5 // 2)).astype(np.float32)  # 2.5 s: 2 windows when chunked
+    (one,) = padded.predict([clip])
+    assert one.windows == 1 and chunked.predict([clip])[0].windows == 2
+    row = np.zeros((1, padded.window), np.float32)
+    row[0, : len(clip)] = clip
+    direct = np.asarray(padded._fn(padded.variables, audio=row, lengths=np.array([len(clip)], np.int32)))[0]
+    assert list(one.probabilities.values()) == pytest.approx(direct.tolist(), abs=1e-5)
+    path = tmp_path / "long.wav"
+    sf.write(path, np.zeros(16000 * 4, np.float32), 16000)
+    predictions, failures = padded.predict_files([path])
+    assert not predictions and "longer than the model's input" in failures[0][1]

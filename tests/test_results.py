@@ -13,7 +13,7 @@ from jaxser import results
 
 CLASSES = ["anger", "neutral"]
 FOLDS = {
-    "spk03": {"confusion": np.array([[3, 1], [0, 2]]), "test_speakers": ["03"], "steps": np.int64(500)},
+    "spk03": {"confusion": np.array([[3, 1], [0, 2]]), "test_speakers": ["03"], "val_speakers": ["08"], "steps": np.int64(500)},
     "spk08+09": {"confusion": [[2, 0], [2, 2]], "test_speakers": ["08", "09"]},
     "spk10": {"confusion": [[1, 0], [0, 0]], "test_speakers": ["10"]},  # no neutral test example
 }
@@ -51,14 +51,15 @@ def test_markdown_table(tmp_path):
     lines = md_path.read_text().splitlines()
     assert lines[0] == "# Results: zhao2019_cnn_lstm_emodb"
     assert "- command: `jaxser cv --config=configs/x.py --workdir=/tmp/w`" in lines
-    start = lines.index("| Fold | Test speakers | n | WA (%) | UA (%) |")
+    start = lines.index("| Fold | Test speakers | Validation speakers | n | WA (%) | UA (%) |")
     assert lines[start + 2 : start + 7] == [
-        "| spk03 | 03 | 6 | 83.33 | 87.50 |",
-        "| spk08+09 | 08, 09 | 6 | 66.67 | 75.00 |",
-        "| spk10 | 10 | 1 | 100.00 | 100.00 |",
-        "| **Pooled** | all folds | 13 | 76.92 | 76.19 |",
-        "| **Mean ± std** | 3 folds | 13 | 83.33 ± 13.61 | 87.50 ± 10.21 |",
+        "| spk03 | 03 | 08 | 6 | 83.33 | 87.50 |",
+        "| spk08+09 | 08, 09 | – | 6 | 66.67 | 75.00 |",
+        "| spk10 | 10 | – | 1 | 100.00 | 100.00 |",
+        "| **Pooled** | all folds | | 13 | 76.92 | 76.19 |",
+        "| **Mean ± std** | 3 folds | | 13 | 83.33 ± 13.61 | 87.50 ± 10.21 |",
     ]
+    assert any(line.startswith("WA (weighted accuracy): the share of test utterances") for line in lines)
     assert "| neutral | 6 | 66.67 | 80.00 | 72.73 |" in lines  # pooled per class: 4/6, 4/5, 8/11
     assert "![Pooled confusion matrix](confusion_pooled.png)" in lines
 

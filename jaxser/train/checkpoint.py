@@ -11,6 +11,13 @@ Each checkpoint holds the state arrays (params, batch stats, optimiser state, st
 RNG) and a JSON ``meta`` item: the data position (epoch, batch in epoch), the early
 stopping record, the validation metric and a SHA-256 of the arrays. No pickle anywhere.
 
+The arrays are the state's ``arrays()`` dict: for a TrainState ``{step, params,
+batch_stats, opt_state, rng}`` (the layout since the first release), for a MultiState
+``{step, rng, nets: {name: {params, batch_stats, opt_state}}, extras}``; ``with_arrays``
+puts restored ones back into a template state. ``meta`` also holds a SHA-256 of each
+network's parameters and statistics, so :func:`load_network` (one network of another
+run, frozen: a front end) checks the part it reads.
+
 Damage (a truncated or missing file, e.g. from a full disk or a killed copy; a changed
 byte from bit rot, which the storage layer reads without complaint, fails the SHA-256):
 :func:`restore` skips a damaged checkpoint with a warning naming it and what is wrong,
@@ -37,16 +44,21 @@ from __future__ import annotations
 import json
 import logging
 import pathlib
-from typing import Any
 
 import jax
+import numpy as np
 import orbax.checkpoint as ocp
 
 from jaxser.train import replicas, workdir as workdir_lib
-from jaxser.train.state import TrainState
+from jaxser.train.state import Checkpointable, NetState
 
 LATEST, BEST = "latest", "best"
 STATE_SHA256 = "state_sha256"  # meta key: replicas.digest of the saved arrays
+# meta key: {"params": sha, "batch_stats": sha} (one network) or {"nets/<name>/params": ...}:
+# replicas.digest of each network's parameters and statistics, so load_network, which
+# reads one network and not the rest, can check what it read.
+PART_SHA256 = "part_sha256"
+NETWORK_PARTS = ("params", "batch_stats")
 SET_ASIDE = "set_aside"
 KEEP_LATEST, KEEP_BEST = 2, 2
 log = logging.getLogger(__name__)
@@ -56,19 +68,26 @@ class CheckpointError(RuntimeError):
     """No usable checkpoint where one was expected; the message names the folder."""
 
 
-def _arrays(state: TrainState) -> dict[str, Any]:
+def _network_trees(arrays: dict) -> dict[str, tuple[str, dict]]:
+    """``{name: (key prefix, tree holding params and batch_stats)}`` of a checkpoint's
+    arrays: one network (name "") for a TrainState, ``nets`` for a MultiState."""
+    if "nets" in arrays:
+        return {name: (f"nets/{name}/", net) for name, net in arrays["nets"].items()}
+    return {"": ("", arrays)}
+
+
+def _part_digests(arrays: dict) -> dict[str, str]:
     return {
-        "step": state.step,
-        "params": state.params,
-        "batch_stats": state.batch_stats,
-        "opt_state": state.opt_state,
-        "rng": state.rng,
+        prefix + part: replicas.digest(tree[part])
+        for prefix, tree in _network_trees(arrays).values()
+        for part in NETWORK_PARTS
+        if part in tree
     }
 
 
-def _save_args(state: TrainState, meta: dict) -> ocp.args.Composite:
-    arrays = _arrays(state)
-    meta = {**meta, STATE_SHA256: replicas.digest(arrays)}
+def _save_args(state: Checkpointable, meta: dict) -> ocp.args.Composite:
+    arrays = state.arrays()
+    meta = {**meta, STATE_SHA256: replicas.digest(arrays), PART_SHA256: _part_digests(arrays)}
     return ocp.args.Composite(state=ocp.args.StandardSave(arrays), meta=ocp.args.JsonSave(meta))
 
 
@@ -104,7 +123,7 @@ class Checkpoints:
                 ),
             )
 
-    def save_latest(self, state: TrainState, meta: dict) -> None:
+    def save_latest(self, state: Checkpointable, meta: dict) -> None:
         step = int(jax.device_get(state.step))
         # Decided from what this run saved, not from the folder: with asynchronous saves
         # the processes of a multi-host run can see the folder differently, and one that
@@ -117,7 +136,7 @@ class Checkpoints:
         with self._reporting():
             self.latest.save(step, args=args)
 
-    def save_best(self, state: TrainState, meta: dict, score: float) -> None:
+    def save_best(self, state: Checkpointable, meta: dict, score: float) -> None:
         step = int(jax.device_get(state.step))
         args = _save_args(state, meta)
         with self._reporting():
@@ -201,8 +220,8 @@ def _manager(directory: pathlib.Path) -> ocp.CheckpointManager:
 
 
 def restore(
-    directory: str | pathlib.Path, template: TrainState, step: int | None = None, *, damaged: list | None = None
-) -> tuple[TrainState, dict]:
+    directory: str | pathlib.Path, template: Checkpointable, step: int | None = None, *, damaged: list | None = None
+) -> tuple[Checkpointable, dict]:
     """The state (shaped and placed like ``template``) and meta of the checkpoint in ``directory``.
 
     ``directory`` is ``checkpoints/latest`` or ``checkpoints/best``. With ``step=None``
@@ -211,8 +230,31 @@ def restore(
     it and what was wrong, and the previous one is tried. If none restores, a
     :class:`CheckpointError` lists each failure: never a silent fresh start. The steps
     skipped are appended to ``damaged`` when a list is given. Reads only: a folder on a
-    read-only disk restores.
+    read-only disk restores. Any state with ``arrays()``/``with_arrays()`` (TrainState,
+    MultiState) restores.
     """
+    abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, template.arrays())
+    args = ocp.args.Composite(state=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore())
+
+    def attempt(manager, directory, candidate):
+        _check_json_files(directory / str(candidate))
+        restored = manager.restore(candidate, args=args)
+        _check_restored(restored, abstract)
+        state = template.with_arrays(restored["state"])
+        _check_digest(state.arrays(), restored["meta"])
+        return state, dict(restored["meta"])
+
+    return _newest_good(directory, step, damaged, attempt)
+
+
+class _Refused(CheckpointError):
+    """Not damage but a request that no checkpoint of the folder can meet (a network it
+    lacks, other shapes): raised at once instead of trying older checkpoints."""
+
+
+def _newest_good(directory, step, damaged, attempt):
+    """``attempt(manager, directory, step)`` on the newest checkpoint (or ``step``) of
+    ``directory``, then on the previous ones while they are damaged; see :func:`restore`."""
     directory = pathlib.Path(directory).absolute()
     if not directory.is_dir():
         hint = " (or use the latest checkpoint: --which latest)" if directory.name == BEST else ""
@@ -223,23 +265,17 @@ def restore(
         steps = sorted(manager.all_steps(), reverse=True) if step is None else [step]
         if not steps:
             raise CheckpointError(f"{directory} holds no finished checkpoint; train (longer) first")
-        abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, _arrays(template))
-        args = ocp.args.Composite(state=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore())
         for candidate in steps:
             try:
-                _check_json_files(directory / str(candidate))
-                restored = manager.restore(candidate, args=args)
-                _check_restored(restored, abstract)
-                state = template.replace(**restored["state"])
-                _check_digest(state, restored["meta"])
+                return attempt(manager, directory, candidate)
+            except _Refused:
+                raise
             except Exception as err:  # orbax/tensorstore raise many types for damaged files
                 reason = describe_damage(err)
                 failures.append(f"step {candidate}: {reason}")
                 if damaged is not None:
                     damaged.append(candidate)
                 log.warning("checkpoint %s/%s is damaged (%s); trying the previous one", directory, candidate, reason)
-                continue
-            return state, dict(restored["meta"])
     finally:
         manager.close()
     if directory.name == BEST:
@@ -252,7 +288,117 @@ def restore(
     raise error
 
 
-def resume(workdir: str | pathlib.Path, template: TrainState) -> tuple[TrainState, dict] | None:
+def load_network(
+    run_workdir: str | pathlib.Path,
+    name: str,
+    template_net: NetState,
+    *,
+    which: str = BEST,
+    source_name: str | None = None,
+    step: int | None = None,
+) -> NetState:
+    """One network of another run, frozen: ``template_net`` with that run's parameters
+    and BatchNorm statistics, marked frozen (no optimiser state; see NetState.freeze).
+
+    ``run_workdir`` is a run's workdir; its ``checkpoints/<which>`` checkpoint is read
+    (the newest that restores, or ``step``; damaged ones are skipped with a warning, as
+    in :func:`restore`). From a TrainState run its ``params``/``batch_stats`` are taken;
+    from a MultiState run its network ``source_name`` (default ``name``). Only that
+    network's arrays are read, and checked against the SHA-256 saved for them
+    (checkpoints written before those were saved are read unchecked). A network the run
+    lacks, or arrays of other shapes than ``template_net``'s, raise
+    :class:`CheckpointError` naming the folder and the fix.
+    """
+    directory = pathlib.Path(run_workdir).absolute() / "checkpoints" / which
+    wanted = {part: getattr(template_net, part) for part in NETWORK_PARTS}
+
+    def attempt(manager, directory, candidate):
+        step_dir = directory / str(candidate)
+        _check_json_files(step_dir)
+        meta = json.loads((step_dir / "meta" / "metadata").read_text())
+        handler = ocp.PyTreeCheckpointHandler()
+        try:
+            saved = handler.metadata(step_dir / "state").tree
+            prefix, saved_net = _source_network(saved, name, source_name, directory)
+            _check_network_shapes(saved_net, wanted, directory, prefix or "the run's network")
+            abstract_net = jax.tree.map(ocp.utils.to_shape_dtype_struct, wanted)
+            abstract = _under(prefix, abstract_net)
+            args = ocp.args.PyTreeRestore(
+                abstract, restore_args=ocp.checkpoint_utils.construct_restore_args(abstract), partial_restore=True
+            )
+            restored = handler.restore(step_dir / "state", args=args)
+        finally:
+            handler.close()
+        net = _pick(prefix, restored)
+        got = jax.tree.map(lambda x: (x.shape, x.dtype), net)
+        if got != jax.tree.map(lambda x: (x.shape, x.dtype), abstract_net):
+            raise CheckpointError("its arrays do not match the network (a file is truncated or corrupt?)")
+        saved_digests = meta.get(PART_SHA256) or {}
+        for part in NETWORK_PARTS:
+            digest = saved_digests.get(prefix + part)
+            if digest is not None and replicas.digest(net[part]) != digest:
+                raise CheckpointError(
+                    f"its {prefix}{part} do not match the SHA-256 saved with them (a changed byte: bit rot or a bad copy)"
+                )
+        return template_net.replace(**net).freeze()
+
+    return _newest_good(directory, step, None, attempt)
+
+
+def _under(prefix: str, tree: dict) -> dict:
+    for key in reversed([k for k in prefix.split("/") if k]):
+        tree = {key: tree}
+    return tree
+
+
+def _pick(prefix: str, tree: dict) -> dict:
+    for key in (k for k in prefix.split("/") if k):
+        tree = tree[key]
+    return {part: tree[part] for part in NETWORK_PARTS}
+
+
+def _source_network(saved: dict, name: str, source_name: str | None, directory: pathlib.Path) -> tuple[str, dict]:
+    """The key prefix and saved metadata tree of the network to load."""
+    if not isinstance(saved, dict) or not (("nets" in saved) or ("params" in saved)):
+        raise _Refused(f"the checkpoints in {directory} hold neither one network (params) nor named ones (nets); "
+                       "give the workdir of a jaxser training run")
+    if "params" in saved:
+        if source_name is not None:
+            raise _Refused(f"the run in {directory.parent.parent} trained one network, not named ones: "
+                           f"load it without source_name={source_name!r}")
+        return "", saved
+    source = source_name or name
+    nets = saved["nets"]
+    if source not in nets:
+        raise _Refused(f"no network {source!r} in the checkpoints in {directory}; it holds {sorted(nets)}. "
+                       "Pass source_name= with the name that run gave it")
+    return f"nets/{source}/", nets[source]
+
+
+def _check_network_shapes(saved_net: dict, wanted: dict, directory: pathlib.Path, what: str) -> None:
+    def table(tree):
+        return {
+            jax.tree_util.keystr(path): (tuple(leaf.shape), str(np.dtype(leaf.dtype)))
+            for path, leaf in jax.tree_util.tree_leaves_with_path(tree)
+        }
+
+    saved = table({part: saved_net.get(part, {}) for part in NETWORK_PARTS})
+    want = table(wanted)
+    if saved == want:
+        return
+    lines = [f"{key}: missing from the checkpoint" for key in want if key not in saved]
+    lines += [f"{key}: in the checkpoint, not in the network" for key in saved if key not in want]
+    lines += [f"{key}: checkpoint {saved[key][0]} {saved[key][1]}, network {want[key][0]} {want[key][1]}"
+              for key in want if key in saved and saved[key] != want[key]]
+    shown = "\n  ".join(lines[:8]) + (f"\n  ... and {len(lines) - 8} more" if len(lines) > 8 else "")
+    raise _Refused(
+        f"{what} in {directory} does not match the network to load it into:\n  {shown}\n"
+        f"Build the network with the model settings of that run (its config is {directory.parent.parent / 'config.json'}), "
+        "or load another run"
+    )
+
+
+def resume(workdir: str | pathlib.Path, template: Checkpointable) -> tuple[Checkpointable, dict] | None:
     """The state and meta a training run resumes from; None when the workdir holds no
     checkpoint at all.
 
@@ -320,6 +466,8 @@ def describe_damage(err: BaseException) -> str:
         kind = "a file is truncated or corrupt"
     elif "pytree structure" in text or "Expected" in text:
         kind = "its array metadata is missing or corrupt"
+    elif "tree structures do not match" in text:
+        kind = "its arrays do not match the state to restore into (another config, model or set of networks?)"
     else:
         kind = "unreadable"
     firsts = [(e, str(e).split(" [tensorstore_spec")[0].splitlines()[0] if str(e) else "") for e in chain]
@@ -348,12 +496,12 @@ def _check_restored(restored, abstract) -> None:
         raise CheckpointError("its arrays do not match the model (another config or model version?)")
 
 
-def _check_digest(state: TrainState, meta: dict) -> None:
+def _check_digest(arrays: dict, meta: dict) -> None:
     """A changed byte in an array file (bit rot, a bad copy) restores without error from
     the storage layer; the SHA-256 saved in meta catches it. Checkpoints written before
     the checksum existed have none and are not checked."""
     saved = meta.get(STATE_SHA256)
-    if saved is not None and replicas.digest(_arrays(state)) != saved:
+    if saved is not None and replicas.digest(arrays) != saved:
         raise CheckpointError(
             "its arrays do not match the SHA-256 saved with them (a changed byte: bit rot or a bad copy)"
         )

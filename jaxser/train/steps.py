@@ -9,13 +9,40 @@ batches on the device and are fetched only when logged.
 
 from __future__ import annotations
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
-import optax
 from jax import lax
 
+from jaxser import augment as augment_lib
+from jaxser import losses
 from jaxser.train.parallel import AXIS
 from jaxser.train.state import TrainState
+
+
+@dataclasses.dataclass(frozen=True)
+class LossSpec:
+    """The config's loss, static in the step (class tables are the fold's, from the host)."""
+
+    name: str = "cross_entropy"
+    focal_gamma: float = 2.0
+    class_weights: tuple[float, ...] | None = None  # weighted_cross_entropy
+    class_share: tuple[float, ...] | None = None  # hard_example
+
+    def per_example(self, logits: jax.Array, batch: dict) -> jax.Array:
+        """The loss of each row; rows with a ``weight`` field are scaled by it."""
+        table = lambda values: None if values is None else jnp.asarray(values, jnp.float32)  # noqa: E731
+        per_example = losses.per_example_loss(
+            self.name,
+            logits,
+            batch["label"],
+            class_weights=table(self.class_weights),
+            focal_gamma=self.focal_gamma,
+            hardness=batch.get("hardness"),
+            class_share=table(self.class_share),
+        )
+        return per_example * batch["weight"] if "weight" in batch else per_example
 
 
 def step_key(state: TrainState) -> jax.Array:
@@ -23,13 +50,20 @@ def step_key(state: TrainState) -> jax.Array:
     return jax.random.fold_in(jax.random.fold_in(state.rng, state.step), lax.axis_index(AXIS))
 
 
-def train_step(state: TrainState, batch: dict) -> tuple[TrainState, dict]:
+def train_step(
+    state: TrainState, batch: dict, noise_bank=None, *, loss: LossSpec = LossSpec(), augment=None
+) -> tuple[TrainState, dict]:
     """One optimiser step on the global batch; returns the new state and summed metrics.
 
-    The loss is the mean cross-entropy over the real (``mask``) rows of the global
-    batch: each device differentiates its rows' sum divided by the global count and
-    the gradients are summed over devices.
+    The loss (``loss``: cross-entropy by default, or another of :mod:`jaxser.losses`,
+    optionally scaled by a per-row ``weight``) is the mean over the real (``mask``) rows
+    of the global batch: each device differentiates its rows' sum divided by the global
+    count and the gradients are summed over devices. ``augment`` (an
+    :class:`~jaxser.augment.AugmentConfig`) shifts and adds noise (from ``noise_bank``,
+    replicated) to the training rows first, with a key of this step and device.
     """
+    if augment is not None and augment.enabled:
+        batch = augment_lib.augment_batch(jax.random.fold_in(step_key(state), 1), batch, augment, noise_bank)
     mask = batch["mask"]
     global_count = lax.psum(jnp.sum(mask), AXIS)
 
@@ -42,7 +76,7 @@ def train_step(state: TrainState, batch: dict) -> tuple[TrainState, dict]:
             mutable=["batch_stats"],
             rngs={"dropout": step_key(state)},
         )
-        per_example = optax.softmax_cross_entropy_with_integer_labels(logits, batch["label"])
+        per_example = loss.per_example(logits, batch)
         return jnp.sum(per_example * mask) / jnp.maximum(global_count, 1.0), (logits, updates)
 
     (loss, (logits, updates)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
@@ -70,14 +104,20 @@ def _all_finite(tree) -> jax.Array:
     return jnp.all(jnp.stack(leaves)) if leaves else jnp.array(True)
 
 
-def eval_step(state: TrainState, batch: dict, num_utterances: int) -> dict:
+def eval_step(state: TrainState, batch: dict, noise_bank=None, *, num_utterances: int, eval_snr_db=()) -> dict:
     """Per-utterance sums of class probabilities, log-likelihood and label one-hots.
 
     Rows are whole utterances (``pad``) or chunks of them (``chunks``); both carry the
     row's ``utterance`` index (-1 for padding). The sums add up over batches; the
-    utterance's prediction is the argmax of its averaged probabilities.
+    utterance's prediction is the argmax of its averaged probabilities. With
+    ``eval_snr_db``, noise from ``noise_bank`` is added first, drawn from each row's
+    ``seed`` (its utterance id's hash): the same noisy audio in any batch or run.
     """
-    logits = state.model.apply(state.variables(), batch["audio"], batch["length"], train=False)
+    audio = batch["audio"]
+    if eval_snr_db:
+        keys = augment_lib.eval_noise_key(batch["seed"])
+        audio = augment_lib.add_noise_deterministic(keys, audio, batch["length"], noise_bank, eval_snr_db)
+    logits = state.model.apply(state.variables(), audio, batch["length"], train=False)
     num_classes = logits.shape[-1]
     weight = batch["mask"]
     probs = jax.nn.softmax(logits.astype(jnp.float32), axis=-1) * weight[:, None]

@@ -7,7 +7,11 @@ model, the loss and the update run on the device inside one jitted, data-paralle
 (:mod:`jaxser.train.steps` under :class:`~jaxser.train.parallel.DataParallel`). Every
 ``eval_every_epochs`` the validation speakers (never the test fold) are evaluated;
 the best state on ``early_stopping_metric`` is checkpointed and training stops after
-``early_stopping_patience`` evaluations without improvement. A killed run started
+``early_stopping_patience`` evaluations without improvement. For slow starters:
+evaluations before ``min_epochs`` never count toward patience; ``val_smoothing``
+selects and stops on an exponential moving average of the metric (kept in the
+record); ``ema_decay`` evaluates an average of the weights (:mod:`jaxser.train.ema`).
+A killed run started
 again with the same workdir resumes from its latest checkpoint exactly: state, RNG and
 data position (epoch, batch) are restored and the pipeline is deterministic.
 """
@@ -32,10 +36,11 @@ import sklearn.metrics
 from jaxser import config as config_lib
 from jaxser import machine
 from jaxser import metrics as metrics_lib
-from jaxser import models
+from jaxser import augment as augment_lib
+from jaxser import losses, models, systems
 from jaxser.data import pipeline, splits
 from jaxser.train import checkpoint, data, metric_log, replicas, state as state_lib, steps
-from jaxser.train import workdir as workdir_lib
+from jaxser.train import ema as ema_lib, workdir as workdir_lib
 from jaxser.train.parallel import AXIS, REPLICATED, SHARDED, DataParallel
 
 log = logging.getLogger(__name__)
@@ -63,7 +68,10 @@ def write_config(config: ml_collections.ConfigDict, workdir: pathlib.Path) -> No
     path = workdir / "config.json"
     text = config_lib.to_json(config)
     if path.is_file():
-        old, new = json.loads(path.read_text()), json.loads(text)
+        # Through from_json: a field added to jaxser since the run started reads as its
+        # default, which is what the run used; only real changes refuse the workdir.
+        old = json.loads(config_lib.to_json(config_lib.from_json(path.read_text())))
+        new = json.loads(text)
         for run in (old, new):  # may change between a run and its resumption
             for key in RESUMABLE_CHANGES:
                 run.get("train", {}).pop(key, None)
@@ -107,23 +115,59 @@ class Trainer:
             )
         self.total_steps = self.steps_per_epoch * config.train.epochs
         self.model = build_model(config, self.num_classes, bn_axis_name=AXIS)
+        self.kind = systems.get(config)  # its per-device functions: build_state, train_step, eval_step
         tx = state_lib.optimizer(config.train, self.total_steps)
         samples = self.pipeline_config.clip_samples
         local = jnp.zeros((1, samples), jnp.float32)
-        self.initial_state = state_lib.create(self.model, tx, config.train.seed, local, jnp.full((1,), samples))
-        self.train_fn = self.dp.compile(steps.train_step, (REPLICATED, SHARDED), (REPLICATED, REPLICATED), donate_argnums=(0,))
+        self.initial_state = self.kind.build_state(self.model, tx, config.train.seed, local, jnp.full((1,), samples))
+        # train.ema_decay: the state also averages its weights in the step (jaxser.train.ema)
+        self.initial_state = ema_lib.maybe_attach(self.initial_state, config)
+        self.augment = augment_lib.AugmentConfig.from_config(
+            {**config.augment.to_dict(), "sample_rate": config.data.sample_rate}
+        )
+        self.eval_snr_db = tuple(float(v) for v in config.augment.eval_snr_db)
+        self.train_noise, self.test_noise = self._noise_banks()
+        step = functools.partial(self.kind.train_step, loss=self.loss_spec(), augment=self.augment)
+        self.train_fn = self.dp.compile(
+            step, (REPLICATED, SHARDED, REPLICATED), (REPLICATED, REPLICATED), donate_argnums=(0,)
+        )
         self._eval_fns = {}
+
+    def _noise_banks(self):
+        """(training bank, evaluation bank) of disjoint noise types, replicated on the
+        devices; None where nothing needs noise. An unused bank is never loaded."""
+        cfg = self.config.augment
+        if not (self.augment.noise_enabled or self.eval_snr_db):
+            return None, None
+        from jaxser.data import noise
+
+        corpus = noise.NoiseCorpus.load(cfg.noise_dir or None, sample_rate=self.config.data.sample_rate)
+        train, test = corpus.split(tuple(cfg.test_noise_types))
+        place = lambda part: self.dp.replicate(part.bank())  # noqa: E731
+        return (place(train) if self.augment.noise_enabled else None), (place(test) if self.eval_snr_db else None)
+
+    def loss_spec(self) -> steps.LossSpec:
+        """The config's loss, with class tables from this fold's training labels only."""
+        cfg = self.config.loss
+        train = set(self.fold.train_ids)
+        labels = np.asarray([l for i, l in zip(self.corpus.meta["id"].tolist(), self.corpus.meta["label"].tolist()) if i in train])
+        weights = None
+        if cfg.class_weights == "balanced":
+            weights = tuple(float(w) for w in losses.balanced_class_weights(labels, self.num_classes))
+        return steps.LossSpec(name=cfg.name, focal_gamma=float(cfg.focal_gamma), class_weights=weights)
 
     # -- evaluation ----------------------------------------------------------------
 
     def _eval_fn(self, num_utterances: int):
         if num_utterances not in self._eval_fns:
-            fn = functools.partial(steps.eval_step, num_utterances=num_utterances)
-            self._eval_fns[num_utterances] = self.dp.compile(fn, (REPLICATED, SHARDED), REPLICATED)
+            fn = functools.partial(self.kind.eval_step, num_utterances=num_utterances, eval_snr_db=self.eval_snr_db)
+            self._eval_fns[num_utterances] = self.dp.compile(fn, (REPLICATED, SHARDED, REPLICATED), REPLICATED)
         return self._eval_fns[num_utterances]
 
     def evaluate(self, state, ids: Iterable[str]) -> EvalResult:
-        """Evaluate ``state`` on the examples ``ids`` (every one exactly once, any process count)."""
+        """Evaluate ``state`` on the examples ``ids`` (every one exactly once, any process count);
+        a state with weight averages (``train.ema_decay``) is evaluated with the averages."""
+        state = ema_lib.for_eval(state)
         wanted = set(ids)
         ids = tuple(i for i in self.corpus.meta["id"].tolist() if i in wanted)  # the dataset's order
         if len(ids) != len(wanted):
@@ -135,7 +179,10 @@ class Trainer:
         state = self.dp.replicate(state)
         totals = None
         for batch in dataset.as_numpy_iterator():
-            out = fn(state, self.dp.shard({k: batch[k] for k in EVAL_KEYS}))
+            rows = {k: batch[k] for k in EVAL_KEYS}
+            if self.eval_snr_db:  # each utterance's noise is drawn from its id, on the device
+                rows["seed"] = augment_lib.utterance_seeds([i.decode() if isinstance(i, bytes) else str(i) for i in batch["id"]])
+            out = fn(state, self.dp.shard(rows), self.test_noise)
             totals = out if totals is None else jax.tree.map(jnp.add, totals, out)
         totals = jax.device_get(totals)
         rows = np.asarray(totals["rows"])
@@ -221,7 +268,7 @@ class Trainer:
         try:
             while step < self.total_steps and not record["stopped"]:
                 batch = next(batches)
-                state, out = self.train_fn(state, self.dp.shard({k: batch[k] for k in TRAIN_KEYS}))
+                state, out = self.train_fn(state, self.dp.shard({k: batch[k] for k in TRAIN_KEYS}), self.train_noise)
                 sums = out if sums is None else jax.tree.map(jnp.add, sums, out)
                 step += 1
                 steps_since_log += 1
@@ -293,17 +340,24 @@ class Trainer:
         }
 
     def _validate(self, state, step, record, ckpts, writer) -> dict:
+        cfg = self.config.train
         result = self.evaluate(state, self.fold.val_ids)
         m = result.metrics
-        writer.write(step, "val", {"loss": m["loss"], "wa": m["wa"], "ua": m["ua"]}, epoch=step / self.steps_per_epoch)
+        values = {"loss": m["loss"], "wa": m["wa"], "ua": m["ua"]}
         score = self._score(result)
         record = dict(record)
+        if cfg.val_smoothing:  # select and stop on an EMA of the score, kept in the record (exact resume)
+            values["score"] = score
+            previous = record.get("smoothed_score")
+            score = score if previous is None else cfg.val_smoothing * previous + (1.0 - cfg.val_smoothing) * score
+            record["smoothed_score"] = values["smoothed_score"] = score
+        writer.write(step, "val", values, epoch=step / self.steps_per_epoch)
         if record["best_score"] is None or score > record["best_score"]:
             record.update(best_score=score, best_step=step, bad_evals=0)
             ckpts.save_best(state, self._meta(step, record), score)
-        else:
+        elif step >= cfg.min_epochs * self.steps_per_epoch:  # before min_epochs: never counts toward patience
             record["bad_evals"] += 1
-            patience = self.config.train.early_stopping_patience
+            patience = cfg.early_stopping_patience
             if patience and record["bad_evals"] >= patience:
                 record["stopped"] = True
         return record

@@ -1,0 +1,19 @@
+"""Classic baseline: openSMILE IS09 functionals + linear SVM, EmoDB, leave-one-speaker-out.
+
+    jaxser cv --config configs/classic_svm_is09_emodb.py --workdir runs/classic_svm_is09_emodb \
+        --config.data.manual_dir=../shared/data/emodb
+
+Expected: pooled WA 66.73 / UA 65.28 (±1.5). Measured: see BUILD_NOTES.md's results table (RUNINFO).
+Smoke mode: ``configs/classic_svm_is09_emodb.py:smoke`` (the tiny synthetic corpus).
+"""
+
+import pathlib
+import sys
+
+sys.path.insert(0, str(pathlib.Path(__file__).parent))
+import classic_svm_base  # noqa: E402
+
+
+def get_config(arg=None):
+    c = classic_svm_base.base("IS09", "emodb")
+    return classic_svm_base.smoke(c) if arg == "smoke" else c

@@ -1,0 +1,19 @@
+"""Classic baseline: openSMILE IS11 functionals + linear SVM, CASIA, leave-one-speaker-out.
+
+    jaxser cv --config configs/classic_svm_is11_casia.py --workdir runs/classic_svm_is11_casia \
+        --config.data.manual_dir=../shared/data/casia
+
+Expected: pooled WA 41.50 (±1.5). Measured: see BUILD_NOTES.md's results table (RUNINFO).
+Smoke mode: ``configs/classic_svm_is11_casia.py:smoke`` (the tiny synthetic corpus).
+"""
+
+import pathlib
+import sys
+
+sys.path.insert(0, str(pathlib.Path(__file__).parent))
+import classic_svm_base  # noqa: E402
+
+
+def get_config(arg=None):
+    c = classic_svm_base.base("IS11", "casia")
+    return classic_svm_base.smoke(c) if arg == "smoke" else c
