@@ -71,6 +71,10 @@ class Predictor:
         """Load the ``which`` ("best" or "latest") checkpoint of a ``jaxser train`` workdir."""
         workdir = pathlib.Path(workdir)
         config = load_config(workdir)
+        if config.kind != "supervised":
+            from jaxser.systems import classic
+
+            raise checkpoint.CheckpointError(classic.predict_refusal(workdir))
         directory = workdir / "checkpoints" / which
         meta_names = _class_names(workdir)
         model = supervised.build_model(config, len(meta_names), bn_axis_name=None)

@@ -19,6 +19,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 from jaxser import results  # noqa: E402
 
 RUN_FILES = (results.JSON_NAME, results.MD_NAME, results.PNG_NAME)
+STAGE_MARKER = "stage.json"  # jaxser.systems.stages.MARKER (not imported: that pulls in the kinds)
 FOLD_FILES = ("eval.json", "fold_summary.json", "train_summary.json", "metrics.jsonl", "config.json", "classes.json")
 
 
@@ -37,6 +38,8 @@ def keep(run: pathlib.Path, dest_root: pathlib.Path) -> list[pathlib.Path]:
         for name in FOLD_FILES:
             if (fold / name).is_file():
                 written.append(_copy(fold / name, dest / fold.name / name))
+        for marker in sorted(fold.glob(f"*/{STAGE_MARKER}")):  # a staged system's per-stage summaries
+            written.append(_copy(marker, dest / fold.name / marker.parent.name / STAGE_MARKER))
     if not written:
         raise FileNotFoundError(f"{run}: no finished fold and no results.json to keep")
     return written

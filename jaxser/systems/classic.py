@@ -199,9 +199,14 @@ def evaluate(config, workdir: pathlib.Path, *, which: str, part: str, corpus=Non
 
 
 def predictor(workdir, *, which: str = "best", batch_size: int = 16):
-    from jaxser.systems.classic_predict import ClassicPredictor
+    """Not built yet: prediction on new audio serves network runs only (BUILD_NOTES.md)."""
+    raise NotImplementedError(predict_refusal(workdir))
 
-    return ClassicPredictor.from_workdir(workdir)
+
+def predict_refusal(workdir) -> str:
+    return (f"{workdir} is a kind='sklearn' run (openSMILE features + an estimator); `jaxser predict` and "
+            "Predictor serve network runs (kind='supervised') only so far. Score a corpus with "
+            f"`jaxser evaluate --workdir {workdir}` instead")
 
 
 KIND = Kind(

@@ -142,6 +142,8 @@ def test_evaluate_other_parts_and_the_cli_train_command(tmp_path, tfds_dir, cach
     train = evaluate.evaluate_workdir(workdir, part="train", corpus=features)
     assert train["total"] == 36 and (workdir / "eval-train-best.json").is_file()
     assert json.loads((workdir / "eval.json").read_text())["part"] == "test"
+    assert cli.main(["predict", "--checkpoint", str(workdir), str(config_path)]) == 2  # refused, clearly
+    assert "serve network runs (kind='supervised') only" in capsys.readouterr().err
     (workdir / "fit" / classic.MODEL_FILE).write_bytes(b"not an npz")
     from jaxser.train.checkpoint import CheckpointError
 

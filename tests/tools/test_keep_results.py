@@ -50,3 +50,13 @@ def test_cli_summary_line(tmp_path, capsys):
     assert keep_results.main([str(run), "--dest", str(tmp_path / "results")]) == 0
     assert "finished folds fold-00" in capsys.readouterr().out
 
+
+
+def test_keeps_each_stage_summary_but_not_fitted_models(tmp_path):
+    run = _run(tmp_path)
+    (run / "fold-00" / "fit").mkdir()
+    (run / "fold-00" / "fit" / "stage.json").write_text('{"stage": "fit"}')
+    (run / "fold-00" / "fit" / "model.npz").write_bytes(b"x" * 100)
+    keep_results.keep(run, tmp_path / "results")
+    kept = tmp_path / "results" / "loso" / "fold-00" / "fit"
+    assert [p.name for p in kept.iterdir()] == ["stage.json"]
