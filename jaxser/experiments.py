@@ -22,6 +22,7 @@ import time
 
 import ml_collections
 
+from jaxser import config as config_lib
 from jaxser import evaluate as evaluate_lib
 from jaxser import results as results_lib
 from jaxser import systems
@@ -105,6 +106,10 @@ def train_fold(config: ml_collections.ConfigDict, workdir, *, corpus=None, fold=
     """
     workdir = pathlib.Path(workdir)
     kind = systems.get(config)
+    if kind.train_step is not None:  # a device kind: the batch must split over the devices, checked before any data loads
+        import jax
+
+        config_lib.validate(config, num_devices=jax.device_count())
     corpus = kind.load_data(config) if corpus is None else corpus
     fold = data.fold(config, corpus.meta) if fold is None else fold
     supervised.write_config(config, workdir)  # what evaluate and predict rebuild the fold from
