@@ -68,7 +68,7 @@ def _run_cv(config, workdir: pathlib.Path, folds, command: str, log) -> dict:
             summary["wall_seconds"] = time.perf_counter() - started  # this run (resumed: since then)
             # Before eval.json, the "fold done" marker: a kill in between re-evaluates the
             # fold (cheap) instead of leaving a finished fold without its summary.
-            if evaluate_lib.jax_process_index() == 0:
+            if results_lib.is_primary_process():
                 results_lib.write_atomic(directory / "fold_summary.json", json.dumps(summary, indent=1))
             evaluate_lib.evaluate_workdir(directory, corpus=corpus)
         evaluation = json.loads(done.read_text())
@@ -112,9 +112,16 @@ def train_fold(config: ml_collections.ConfigDict, workdir, *, corpus=None, fold=
         config_lib.validate(config, num_devices=jax.device_count())
     corpus = kind.load_data(config) if corpus is None else corpus
     fold = data.fold(config, corpus.meta) if fold is None else fold
-    supervised.write_config(config, workdir)  # what evaluate and predict rebuild the fold from
+    plan = kind.stages(config)
     ctx = stages.StageContext(config, workdir, corpus, fold)
-    return _fold_summary(stages.run_stages(kind.stages(config), ctx, log=log))
+    if any(stage.in_fold_dir for stage in plan):
+        # That stage owns the fold folder (the supervised trainer locks it, then writes
+        # config.json): locking it here as well would refuse the trainer.
+        return _fold_summary(stages.run_stages(plan, ctx, log=log))
+    # The folder is this run's from its first write on: a second run is refused untouched.
+    with workdir_lib.reporting_write_errors(workdir), workdir_lib.locked(workdir):
+        supervised.write_config(config, workdir)  # what evaluate rebuilds the fold from
+        return _fold_summary(stages.run_stages(plan, ctx, log=log))
 
 
 def _fold_summary(summaries: dict[str, dict]) -> dict:

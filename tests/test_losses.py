@@ -165,11 +165,11 @@ def test_dispatcher():
         losses.per_example_loss("focal", logits, labels, focal_gamma=1.0),
         losses.focal(logits, labels, gamma=1.0),
     )
-    with pytest.raises(ValueError, match=r"needs class_weights.*train\.class_weights"):
+    with pytest.raises(ValueError, match=r"needs class_weights.*loss\.class_weights='balanced'"):
         losses.per_example_loss("weighted_cross_entropy", logits, labels)
-    with pytest.raises(ValueError, match=r"needs hardness.*data\.hardness"):
+    with pytest.raises(ValueError, match=r"needs hardness.*batch field 'hardness'"):
         losses.per_example_loss("hard_example", logits, labels, class_share=np.zeros(K))
-    with pytest.raises(ValueError, match=r"needs class_share.*train\.class_share"):
+    with pytest.raises(ValueError, match=r"needs class_share.*share_class_weights"):
         losses.per_example_loss("hard_example", logits, labels, hardness=np.ones(B))
     with pytest.raises(ValueError, match="regression loss"):
         losses.per_example_loss("mse", logits, labels)
