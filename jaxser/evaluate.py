@@ -17,7 +17,6 @@ import dataclasses
 import io
 import json
 import pathlib
-import sys
 from typing import Any
 
 import numpy as np
@@ -101,15 +100,10 @@ def evaluate_workdir(
         "config": config.name,
         "corpus": config.data.name,
     }
-    if write and jax_process_index() == 0:
+    if write and results.is_primary_process():
         with workdir_lib.reporting_write_errors(workdir):  # a read-only or full disk: a clear error
             _write(workdir, result, evaluated, file_names(part, which))
     return result
-
-
-def jax_process_index() -> int:
-    jax = sys.modules.get("jax")  # a kind that never imported JAX runs in one process
-    return 0 if jax is None else jax.process_index()
 
 
 def _write(workdir: pathlib.Path, result: dict, evaluated: Evaluated, names: dict[str, str]) -> None:

@@ -15,6 +15,7 @@ import datetime
 import json
 import os
 import pathlib
+import sys
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -42,6 +43,13 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, (set, frozenset)):
         return sorted(value)
     raise TypeError(f"{type(value).__name__} is not JSON serialisable: {value!r}")
+
+
+def is_primary_process() -> bool:
+    """Whether this process writes a run's files: process 0 of a multi-host run, or a
+    process that never imported JAX (an estimator-only system runs in one process)."""
+    jax = sys.modules.get("jax")
+    return jax is None or jax.process_index() == 0
 
 
 def write_atomic(path: pathlib.Path, text: str) -> None:

@@ -17,7 +17,6 @@ same ``eval.json``/``predictions.csv`` as a network's (scores instead of probabi
 
 from __future__ import annotations
 
-import json
 import pathlib
 import warnings
 
@@ -219,7 +218,3 @@ KIND = Kind(
     predictor=predictor,
 )
 
-
-def fitted_summary(workdir: pathlib.Path) -> dict:
-    """The ``fit`` stage's summary (estimator, parameters, convergence)."""
-    return json.loads((pathlib.Path(workdir) / FIT_STAGE / "stage.json").read_text())["summary"]

@@ -10,9 +10,8 @@ there: a finished stage is never run again, an unfinished one is started again a
 resumes from whatever it checkpointed. Later stages read earlier ones' outputs from
 their folders (``ctx.stage_dir(name)``) and summaries (``ctx.summaries``).
 
-What a stage may fit on: :meth:`StageContext.part` hands out one part of the fold
-(``train``, ``val`` or ``test``); stages fit only on ``train`` (and select on ``val``),
-and the fold's test speakers reach only the kind's ``evaluate``. The tests of each kind
+What a stage may fit on: the fold's ``train`` part (and select on ``val``, read through
+``ctx.fold.ids(part)``); the fold's test speakers reach only the kind's ``evaluate``. The tests of each kind
 spy on what its estimators and trainers were given and check that no test speaker's
 example is among it.
 """
@@ -59,10 +58,6 @@ class StageContext:
         """The folder of the (earlier) stage ``name``, to read its outputs."""
         return self.fold_dir / name
 
-    def part(self, name: str) -> tuple[str, ...]:
-        """The ids of one part of the fold: what a stage may see."""
-        return self.fold.ids(name)
-
 
 def run_stages(stages: tuple[Stage, ...], ctx: StageContext, *, log=print) -> dict[str, dict]:
     """Run the unfinished stages in order; returns every stage's summary by name."""
@@ -84,13 +79,8 @@ def run_stages(stages: tuple[Stage, ...], ctx: StageContext, *, log=print) -> di
             "finished_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         }
         text = json.dumps(record, indent=1, default=results_lib.jsonable)
-        if _primary() and not stage.in_fold_dir:
+        if results_lib.is_primary_process() and not stage.in_fold_dir:
             results_lib.write_atomic(done, text)
         ctx.summaries[stage.name] = json.loads(text)["summary"]
     return dict(ctx.summaries)
 
-
-def _primary() -> bool:
-    """Process 0 writes the markers (every process runs the stages of a multi-host fold)."""
-    jax = sys.modules.get("jax")
-    return jax is None or jax.process_index() == 0

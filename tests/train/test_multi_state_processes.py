@@ -6,12 +6,7 @@ from the run on both processes."""
 
 from __future__ import annotations
 
-import json
 import pathlib
-import subprocess
-import sys
-
-import pytest
 
 from tests.train import processes
 
@@ -20,23 +15,7 @@ TIMEOUT = 180
 
 
 def test_two_processes_save_resume_and_load_a_multi_state(tmp_path):
-    coordinator = f"localhost:{processes.free_port()}"
-    procs = [
-        subprocess.Popen([sys.executable, str(CHECK), coordinator, str(i), str(tmp_path / "run")],
-                         env=processes.cpu_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         text=True)
-        for i in range(2)
-    ]
-    try:
-        outs = [p.communicate(timeout=TIMEOUT) for p in procs]
-    except subprocess.TimeoutExpired:
-        for p in procs:
-            p.kill()
-        tails = "\n".join(f"process {i}:\n{p.communicate()[1][-2000:]}" for i, p in enumerate(procs))
-        pytest.fail(f"the two processes did not finish in {TIMEOUT} s (stuck at a barrier?)\n{tails}")
-    for p, (out, err) in zip(procs, outs):
-        assert p.returncode == 0, err[-4000:]
-    reports = [json.loads(out.strip().splitlines()[-1]) for out, _ in outs]
+    reports = processes.run_pair(CHECK, tmp_path / "run", TIMEOUT)
     assert reports[0] == reports[1]
     assert reports[0] == {
         "saved": {"latest": [3, 4], "best": [3, 4]},
