@@ -292,7 +292,7 @@ def validate(config: ml_collections.ConfigDict, *, num_devices: int | None = Non
     from jaxser import augment, losses, systems  # late: these import JAX
 
     try:
-        augment.AugmentConfig.from_config({**config.augment.to_dict(), "sample_rate": config.data.sample_rate})
+        augment.AugmentConfig.of_experiment(config)
     except ValueError as err:
         raise ConfigError(f"augment: {err} (the augment.* fields)") from None
 

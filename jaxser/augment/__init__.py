@@ -114,6 +114,12 @@ class AugmentConfig:
             values = {k: getattr(config, k) for k in names if hasattr(config, k)}
         return cls(**values)
 
+    @classmethod
+    def of_experiment(cls, config: Any) -> AugmentConfig:
+        """The augmentation of an experiment config: its ``augment`` section at its
+        ``data.sample_rate`` (raises ValueError naming the bad value)."""
+        return cls.from_config({**config.augment.to_dict(), "sample_rate": config.data.sample_rate})
+
     @property
     def noise_enabled(self) -> bool:
         return self.noise_prob > 0 and bool(self.noise_snr_db)

@@ -122,9 +122,7 @@ class Trainer:
         self.initial_state = self.kind.build_state(self.model, tx, config.train.seed, local, jnp.full((1,), samples))
         # train.ema_decay: the state also averages its weights in the step (jaxser.train.ema)
         self.initial_state = ema_lib.maybe_attach(self.initial_state, config)
-        self.augment = augment_lib.AugmentConfig.from_config(
-            {**config.augment.to_dict(), "sample_rate": config.data.sample_rate}
-        )
+        self.augment = augment_lib.AugmentConfig.of_experiment(config)
         self.eval_snr_db = tuple(float(v) for v in config.augment.eval_snr_db)
         self.train_noise, self.test_noise = self._noise_banks()
         step = functools.partial(self.kind.train_step, loss=self.loss_spec(), augment=self.augment)
