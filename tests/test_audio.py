@@ -10,8 +10,10 @@ import struct
 import numpy as np
 import pytest
 import soundfile as sf
+import soxr
 
 from jaxser import audio
+from tests.reliability.bad_audio import ADTS, M4A, WEBM, id3v2, mp3_bytes, mpeg_frames, speechlike
 
 SR = 16000
 
@@ -395,26 +397,38 @@ def tree(tmp_path):
     write(root / ".cache" / "hidden.wav", x)
     _raw(root, "._z.wav", b"\x00\x05\x16\x07 macOS resource fork")
     _raw(root, "notes.txt", b"not audio")
+    _raw(root, "meta.json", b"{}")
+    _raw(root, "README", b"read me")
+    _raw(root, ".DS_Store", b"\x00\x00\x00\x01Bud1")
     _raw(root / "b", "broken.wav", b"RIFF....WAVEjunk")
     _raw(root / "a", "empty.flac", b"")
     write(root / "b" / "clip.aiff", x, format="AIFF")
+    write(root / "a" / "4.mp3", x, format="MP3")
+    _raw(root, "voice.m4a", M4A)
     return root
 
 
 def test_load_folder_recursive(tree):
     clips, failures = audio.load_folder(tree)
-    assert [p.relative_to(tree).as_posix() for p, _ in clips] == ["a/1.flac", "a/2.OGG", "b/deep/3.WAV", "z.wav"]
+    assert [p.relative_to(tree).as_posix() for p, _ in clips] == [
+        "a/1.flac", "a/2.OGG", "a/4.mp3", "b/clip.aiff", "b/deep/3.WAV", "z.wav"
+    ]  # fmt: skip
     assert all(y.dtype == np.float32 and y.ndim == 1 for _, y in clips)
-    assert len(clips[2][1]) == round(1600 * SR / 44100)
+    assert [len(y) for _, y in clips] == [1600, 1600, 1600, 1600, round(1600 * SR / 44100), 1600]
+    # Unsupported formats are reported with the unreadable files; text files are not listed.
     assert [(p.relative_to(tree).as_posix(), r.split(" (")[0]) for p, r in failures] == [
         ("a/empty.flac", "empty file"),
         ("b/broken.wav", "malformed or truncated WAV header"),
+        ("voice.m4a", "unsupported audio format: MPEG-4 audio"),
     ]
 
 
 def test_load_folder_options_and_errors(tree):
     clips, failures = audio.load_folder(tree, recursive=False)
-    assert [p.name for p, _ in clips] == ["z.wav"] and failures == []
+    assert [p.name for p, _ in clips] == ["z.wav"]
+    assert [(p.name, r.split(",")[0]) for p, r in failures] == [
+        ("voice.m4a", "unsupported audio format: MPEG-4 audio (AAC or ALAC)")
+    ]
     clips, failures = audio.load_folder(tree, extensions="aiff", sr=8000)  # a bare string, no dot
     assert [(p.name, y.shape) for p, y in clips] == [("clip.aiff", (800,))]
     assert audio.list_files(tree, extensions=[".txt"]) == [tree / "notes.txt"]
@@ -432,9 +446,218 @@ def test_list_files_keeps_links_to_files_but_does_not_follow_folder_links(tree):
     assert [p.relative_to(tree).as_posix() for p in audio.list_files(tree)] == [
         "a/1.flac",
         "a/2.OGG",
+        "a/4.mp3",
         "a/empty.flac",
         "b/broken.wav",
+        "b/clip.aiff",
         "b/deep/3.WAV",
         "link.wav",
+        "voice.m4a",
         "z.wav",
     ]
+
+
+# --- formats: what the installed libsndfile reads, and what it does not -------------------
+
+
+def test_readable_extensions_are_the_formats_libsndfile_reports(monkeypatch):
+    assert {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".caf"} <= set(audio.READABLE_EXTENSIONS)
+    assert {".m4a", ".aac", ".webm", ".wma", ".amr"} <= set(audio.UNSUPPORTED_EXTENSIONS)
+    assert not set(audio.READABLE_EXTENSIONS) & set(audio.UNSUPPORTED_EXTENSIONS)
+    assert audio.DEFAULT_EXTENSIONS == audio.READABLE_EXTENSIONS + audio.UNSUPPORTED_EXTENSIONS
+    assert all(e.startswith(".") and e == e.lower() for e in audio.DEFAULT_EXTENSIONS)
+    assert len(set(audio.DEFAULT_EXTENSIONS)) == len(audio.DEFAULT_EXTENSIONS)
+    assert ".mat" not in audio.DEFAULT_EXTENSIONS and ".txt" not in audio.DEFAULT_EXTENSIONS
+    # A libsndfile without MPEG or Opus decoding lists no .mp3 or .opus (they become unsupported).
+    formats, subtypes = sf.available_formats(), sf.available_subtypes
+    monkeypatch.setattr(sf, "available_formats", lambda: {k: v for k, v in formats.items() if k != "MP3"})
+    monkeypatch.setattr(sf, "available_subtypes", lambda f=None: {k: v for k, v in subtypes(f).items() if k != "OPUS"})
+    readable = audio._readable_extensions()
+    assert ".ogg" in readable and not {".mp3", ".mp2", ".opus"} & set(readable)
+
+
+def test_every_listed_extension_is_read(tmp_path):
+    # One file per extension, written by libsndfile in that format: all of them list and load.
+    x = speechlike(0.5)
+    written = {}
+    for fmt, codec, extensions in audio._FORMAT_EXTENSIONS:
+        if fmt not in sf.available_formats():
+            continue
+        subtypes = sf.available_subtypes(fmt)
+        subtype = codec or ("PCM_16" if "PCM_16" in subtypes else next(iter(subtypes)))
+        for ext in extensions:
+            path = tmp_path / f"{fmt}_{subtype}{ext}"
+            try:
+                written[ext] = write(path, x, format=fmt, subtype=subtype)
+            except sf.LibsndfileError:
+                assert ext == ".mp2"  # libsndfile decodes MPEG layer II but cannot encode it
+                path.unlink()  # the empty file the failed write left
+    assert set(written) == set(audio.READABLE_EXTENSIONS) - {".mp2"}
+    clips, failures = audio.load_folder(tmp_path)
+    assert failures == []
+    assert sorted(p.suffix for p, _ in clips) == sorted(written)
+    for path, y in clips:
+        meta = audio.info(path)
+        assert len(y) == round(meta.frames * SR / meta.sample_rate), path.name
+        if meta.format == "WVE":  # Psion's format is 8 kHz: the same samples, played at half speed
+            assert meta.sample_rate == 8000 and meta.frames == len(x)
+            continue
+        assert meta.sample_rate == SR and abs(len(y) - len(x)) <= 1, path.name  # VOC adds a frame
+        assert np.corrcoef(y[: len(x)], x[: len(y)])[0, 1] > 0.99, path.name
+
+
+@pytest.mark.parametrize("fmt,subtype", [("WAV", "GSM610"), ("AU", "G721_32"), ("WAV", "NMS_ADPCM_16")])
+def test_encodings_libsndfile_cannot_seek_in_are_read(tmp_path, fmt, subtype):
+    # libsndfile calls these unseekable, and soundfile then wants every read's frame count
+    # (a bare read raised soundfile's ValueError). Lossy telephony codecs: GSM gives 0.987.
+    x = speechlike(1.0)
+    path = write(tmp_path / "a.wav", x, format=fmt, subtype=subtype)
+    y = audio.load(path)
+    assert len(y) == audio.info(path).frames and np.corrcoef(y[: len(x)], x[: len(y)])[0, 1] > 0.98
+    np.testing.assert_array_equal(np.concatenate(list(audio.stream(path, block_frames=999))), y)
+
+
+# --- MP3 -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("rate,channels", [(16000, 1), (8000, 1), (44100, 2), (48000, 2)])
+def test_mp3_reads_close_to_the_source(tmp_path, rate, channels):
+    x = speechlike(1.5, rate, channels)
+    path = write(tmp_path / "a.mp3", x, rate, format="MP3")
+    meta = audio.info(path)
+    assert (meta.format, meta.subtype, meta.sample_rate, meta.channels) == ("MP3", "MPEG_LAYER_III", rate, channels)
+    assert meta.frames == len(x)  # LAME's Xing/Info frame gives the length; its delay and padding are removed
+    y = audio.load(path)
+    source = x if channels == 1 else x.mean(axis=1)
+    if rate != SR:
+        source = soxr.resample(source, rate, SR, quality=audio.RESAMPLE_QUALITY)
+    assert y.dtype == np.float32 and len(y) == len(source)
+    # Lossy: the same signal, in time (no lag) and at the same level, not the same samples.
+    assert np.corrcoef(y, source)[0, 1] > 0.99
+    assert np.sqrt(np.mean(y**2)) == pytest.approx(np.sqrt(np.mean(source**2)), rel=0.05)
+
+
+def test_mp3_stream_equals_load_in_any_block_size(tmp_path):
+    # soundfile seeks after every read and libsndfile's MP3 seeks land off target: read
+    # that way, blocks after the first came out garbled. jaxser reads without seeking.
+    x = speechlike(3.0, 44100, channels=2)
+    path = write(tmp_path / "a.mp3", x, 44100, format="MP3")
+    for sr in (44100, 16000):
+        whole = audio.load(path, sr)
+        for block in (1000, 1152, 4099, audio.STREAM_BLOCK_FRAMES):
+            streamed = np.concatenate(list(audio.stream(path, sr, block_frames=block)))
+            np.testing.assert_array_equal(streamed, whole)
+    decoded, _ = sf.read(path, dtype="float32")  # soundfile in one read, for the reference
+    np.testing.assert_allclose(audio.load(path, 44100), decoded.mean(axis=1), rtol=0, atol=1e-6)
+    assert np.corrcoef(audio.load(path, 44100), x.mean(axis=1))[0, 1] > 0.99
+
+
+def _no_xing(padding: int, tail: bytes = b"") -> tuple[bytes, int]:
+    """A 1-second MP3 without its Xing/Info frame (after an ID3 tag of ``padding``
+    bytes, if any) and the frames its MPEG frames decode to."""
+    frames = mpeg_frames(mp3_bytes(speechlike(1.0)))[1:]
+    head = id3v2("t", padding) if padding else b""
+    return head + b"".join(frames) + tail, len(frames) * 576
+
+
+@pytest.mark.parametrize(
+    "tail", [b"", b"TAG" + bytes(125), b"APETAGEX" + bytes(24), bytes(700)], ids=["none", "id3v1", "ape", "zeros"]
+)
+def test_mp3_without_length_header_is_read_in_full_when_libsndfile_overestimates(tmp_path, tail):
+    data, frames = _no_xing(40000, tail)
+    path = _raw(tmp_path, "a.mp3", data)
+    assert sf.info(path).frames > frames  # libsndfile's estimate, from the file size
+    assert audio.info(path).frames == frames
+    y = audio.load(path)
+    assert len(y) == frames
+    np.testing.assert_array_equal(np.concatenate(list(audio.stream(path, block_frames=1000))), y)
+
+
+MP3_BAD = {
+    # libsndfile estimates short and would stop there: reported, not read as a shorter clip.
+    "no length header, short estimate": (
+        lambda: _no_xing(0)[0],
+        r"^MP3 without a Xing/Info length header: libsndfile estimates \d+ frames and would decode only those "
+        r"of its 17280$",
+    ),
+    "joined": (
+        lambda: mp3_bytes(speechlike(1.0)) + b"".join(mpeg_frames(mp3_bytes(speechlike(0.5)))[1:]),
+        r"^its Xing/Info header counts 16000 frames but its MPEG frames hold 2\d+ \(a joined or edited file\?\)",
+    ),
+    "cut in a frame": (lambda: mp3_bytes(speechlike(1.0))[:2000], r"^truncated: the file ends inside an MPEG frame"),
+    "cut between frames": (
+        lambda: b"".join(mpeg_frames(mp3_bytes(speechlike(1.0)))[:10]),
+        r"^truncated: its Xing/Info header counts 16000 frames but its MPEG frames hold 5184$",
+    ),
+    "zeros inside": (
+        lambda: (lambda f: b"".join(f[:10]) + bytes(500) + b"".join(f[10:]))(mpeg_frames(mp3_bytes(speechlike(1.0)))),
+        r"^damaged: no MPEG frame at byte \d+ of \d+, where the frames stop$",
+    ),
+    "header only": (lambda: mpeg_frames(mp3_bytes(speechlike(1.0)))[0], r"^malformed or truncated MP3 header"),
+    "tag only": (lambda: id3v2("nothing else"), r"^not a recognised audio file"),
+    "garbage": (lambda: np.random.default_rng(0).bytes(3000), r"^not a recognised audio file"),
+}
+
+
+@pytest.mark.parametrize("case", list(MP3_BAD))
+def test_damaged_mp3_is_reported(tmp_path, case):
+    make, pattern = MP3_BAD[case]
+    path = _raw(tmp_path, "bad.mp3", make())
+    with pytest.raises(audio.AudioError) as err:
+        list(audio.stream(path, block_frames=1000))
+    assert re.search(pattern, err.value.reason), err.value.reason
+    with pytest.raises(audio.AudioError) as whole:
+        audio.load(path)
+    assert whole.value.reason == err.value.reason
+
+
+def test_mp3_cut_in_its_last_frame_is_reported_when_decoding(tmp_path):
+    # The frames before the cut hold the length in the header (LAME's padding is
+    # dropped anyway), so the header passes; the decoder then runs short.
+    path = _raw(tmp_path, "a.mp3", mp3_bytes(speechlike(1.0))[:-20])
+    assert audio.info(path).frames == SR
+    for read in (audio.load, lambda p: list(audio.stream(p, block_frames=1000))):
+        with pytest.raises(audio.AudioError, match=r"^.*: truncated: decoded \d+ of the 16000 frames in its header"):
+            read(path)
+
+
+# --- formats libsndfile does not read --------------------------------------------------
+
+_OGG_SPEEX = b"OggS\x00\x02" + bytes(20) + b"\x01\x50" + b"Speex   1.2" + bytes(69)
+
+# file name, content, what the reason names; content wins over the name.
+UNSUPPORTED = {
+    "m4a": ("a.m4a", M4A, "MPEG-4 audio (AAC or ALAC)"),
+    "m4a named .wav": ("a.wav", M4A, "MPEG-4 audio (AAC or ALAC)"),
+    "webm": ("a.webm", WEBM, "Matroska/WebM audio"),
+    "wma": ("a.wma", b"\x30\x26\xb2\x75\x8e\x66\xcf\x11" + bytes(500), "Windows Media Audio (ASF)"),
+    "amr": ("a.amr", b"#!AMR\n" + bytes(500), "AMR speech"),
+    "aac": ("a.aac", ADTS, "AAC audio (ADTS)"),
+    "aac after an id3 tag": ("a.aac", id3v2("t") + ADTS, "AAC audio (ADTS)"),
+    "ogg speex": ("a.spx", _OGG_SPEEX, "Ogg Speex"),
+    "m4a by its name": ("b.M4A", b"\x00\x01opaque" * 50, "MPEG-4 audio (AAC or ALAC) (by its .m4a name)"),
+    "wma by its name": ("b.wma", b"\x00\x01opaque" * 50, "Windows Media Audio (by its .wma name)"),
+}
+
+
+@pytest.mark.parametrize("case", list(UNSUPPORTED))
+def test_unsupported_formats_are_reported_by_name_and_reason(tmp_path, case):
+    name, data, what = UNSUPPORTED[case]
+    path = _raw(tmp_path, name, data)
+    for read in (audio.load, audio.info, lambda p: list(audio.stream(p))):
+        with pytest.raises(audio.AudioError) as err:
+            read(path)
+        assert err.value.path == str(path)
+        version = sf.__libsndfile_version__
+        assert err.value.reason == f"unsupported audio format: {what}, which libsndfile {version} cannot read"
+        assert "ffmpeg" in err.value.fix
+    if name != "a.wav":
+        assert audio.list_files(tmp_path) == [path]  # listed, so that a folder scan reports it
+
+
+def test_content_wins_over_an_unsupported_name(tmp_path):
+    x = tone(440, SR, 1600)
+    path = write(tmp_path / "really_a_wav.m4a", x, format="WAV", subtype="FLOAT")
+    np.testing.assert_array_equal(audio.load(path), x.astype(np.float32))
+    path = write(tmp_path / "really_an_mp3.wav", x, format="MP3")
+    assert audio.info(path).format == "MP3" and len(audio.load(path)) == 1600

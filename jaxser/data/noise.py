@@ -1,14 +1,17 @@
 """The noise corpus: a folder of noise recordings, one noise TYPE per file.
 
-    corpus = NoiseCorpus.load()                 # $JAXSER_DATA/noise, every wav in it
+    corpus = NoiseCorpus.load()                 # $JAXSER_DATA/noise, every audio file in it
     train, test = corpus.split()                # held-out types for testing
     bank = train.bank()                         # for jaxser.augment on the device
 
-Names are the file stems (``running_tap.wav`` -> ``running_tap``). Files are read with
-:func:`jaxser.audio.load` (any rate/channels -> float32 mono at ``sample_rate``); a file
-that cannot be read is skipped, listed in one warning with its reason and kept in
-``failures``, as the corpus builders do. Only the folder's own files are read, not
-its subfolders. :meth:`NoiseCorpus.split` keeps noise types disjoint between training
+Names are the file stems (``running_tap.wav`` -> ``running_tap``). The files are those
+:func:`jaxser.audio.list_files` finds: every format libsndfile reads (wav, flac, ogg,
+mp3...), and audio formats it cannot read (m4a, webm...) so that those are reported;
+other files (text, hidden ones) are ignored. Files are read with :func:`jaxser.audio.load`
+(any rate/channels -> float32 mono at ``sample_rate``); a file that cannot be read,
+unsupported formats included, is skipped, listed in one warning with its reason and
+kept in ``failures``, as the corpus builders do. Only the folder's own files are read,
+not its subfolders. :meth:`NoiseCorpus.split` keeps noise types disjoint between training
 and testing, so enhancement and robustness are measured on noise never trained on.
 """
 
@@ -30,7 +33,7 @@ __all__ = ["DEFAULT_TEST_TYPES", "NoiseBank", "NoiseCorpus", "NoiseCorpusError",
 log = logging.getLogger(__name__)
 
 DEFAULT_TEST_TYPES = ("running_tap", "white_noise")
-EXTENSIONS = (".wav", ".flac", ".ogg")
+EXTENSIONS = audio_lib.DEFAULT_EXTENSIONS  # readable formats, and unsupported ones to report
 
 
 class NoiseCorpusError(Exception):
@@ -107,8 +110,9 @@ class NoiseCorpus:
             raise NoiseCorpusError(root, "not a folder", fix)
         paths = audio_lib.list_files(root, EXTENSIONS, recursive=False)
         if not paths:
+            readable = ", ".join(audio_lib.READABLE_EXTENSIONS)
             raise NoiseCorpusError(
-                root, f"no noise files ({', '.join(EXTENSIONS)}) in the folder", "Put one audio file per noise type there"
+                root, f"no noise files ({readable}) in the folder", "Put one audio file per noise type there"
             )
         stems: dict[str, pathlib.Path] = {}
         for path in paths:

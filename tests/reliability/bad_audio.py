@@ -5,9 +5,11 @@
 
 Each kind is either *readable* (odd but valid: 8/24/32-bit, float64, stereo, 6
 channels, 8 and 96 kHz, silence, DC, clipping, 1 frame to 10 minutes, a FLAC behind a
-``.wav`` name, a non-UTF-8 name...) and must give audio, or *rejected* and must be
-reported with a reason containing ``case.reason`` (empty, header only, truncated,
-NaN/Inf, not audio, unreadable, a folder or a FIFO named like audio, a broken link...).
+``.wav`` name, a non-UTF-8 name, MP3s with and without tags...) and must give audio, or
+*rejected* and must be reported with a reason containing ``case.reason`` (empty, header
+only, truncated, NaN/Inf, not audio, unreadable, a folder or a FIFO named like audio, a
+broken link, damaged MP3s, formats libsndfile cannot read such as m4a...). A text file
+(``README.txt``) is not ``listed``: a folder scan must leave it out, silently.
 Any component that reads audio (the reader, ``jaxser predict``, the corpus builders)
 checks itself against the same list with :func:`check_outcomes`; later systems reuse it
 unchanged.
@@ -19,6 +21,7 @@ name and returns the relative path (str or bytes) to write it at.
 from __future__ import annotations
 
 import dataclasses
+import io
 import os
 import pathlib
 import struct
@@ -146,6 +149,98 @@ def _fifo(path) -> dict:
     return {}
 
 
+# --- MP3: libsndfile encodes with LAME; at 16 kHz that is MPEG-2 layer III -----------
+
+_MPEG2_L3_KBPS = (0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160)
+
+
+def mp3_bytes(data: np.ndarray, rate: int = SR) -> bytes:
+    """``data`` as an MP3 written by libsndfile: a Xing/Info frame first, then the audio."""
+    out = io.BytesIO()
+    sf.write(out, data, rate, format="MP3")
+    return out.getvalue()
+
+
+def mpeg_frames(data: bytes) -> list[bytes]:
+    """A 16 kHz MP3 (as :func:`mp3_bytes` writes it) split into its frames, the Xing/Info one first."""
+    frames, at = [], 0
+    while at < len(data):
+        header = int.from_bytes(data[at : at + 4], "big")
+        assert header >> 17 == 0x7FF9 and (header >> 10) & 3 == 2, f"not a 16 kHz MPEG-2 layer III frame at {at}"
+        length = 72 * 1000 * _MPEG2_L3_KBPS[(header >> 12) & 15] // SR + ((header >> 9) & 1)
+        frames.append(data[at : at + length])
+        at += length
+    return frames
+
+
+def id3v2(title: str, padding: int = 0) -> bytes:
+    """An ID3v2.3 tag with a title and ``padding`` zero bytes (taggers leave room to edit)."""
+    text = b"\x00" + title.encode("latin-1")
+    body = b"TIT2" + struct.pack(">I", len(text)) + b"\x00\x00" + text + bytes(padding)
+    size = bytes((len(body) >> shift) & 0x7F for shift in (21, 14, 7, 0))  # 7 bits a byte
+    return b"ID3\x03\x00\x00" + size + body
+
+
+def _mp3(path, data: np.ndarray, rate: int = SR) -> dict:
+    path.write_bytes(mp3_bytes(data, rate))
+    channels = 1 if data.ndim == 1 else data.shape[1]
+    return {"rate": rate, "frames": len(data), "channels": channels}  # libsndfile drops LAME's delay and padding
+
+
+def _mp3_with_id3(path) -> dict:
+    path.write_bytes(id3v2("A tagged recording") + mp3_bytes(speechlike(1.0)))
+    return {"frames": SR}
+
+
+def _mp3_without_xing(path, padding: int) -> tuple[int, int]:
+    """An MP3 with no Xing/Info frame, after an ID3 tag of ``padding`` bytes; returns the
+    frames libsndfile would decode and its estimate of the length."""
+    frames = mpeg_frames(mp3_bytes(speechlike(1.0)))[1:]
+    path.write_bytes((id3v2("no length header", padding) if padding else b"") + b"".join(frames))
+    decodable = len(frames) * 576  # every audio frame, none trimmed without LAME's header
+    return decodable, sf.info(path).frames
+
+
+def _mp3_long_estimate(path) -> dict:
+    # Without a Xing/Info frame libsndfile estimates the length from the file size; a
+    # large tag makes the estimate long, and the file is then read in full.
+    decodable, estimate = _mp3_without_xing(path, padding=40000)
+    assert estimate > decodable, f"libsndfile's estimate {estimate} is no longer above {decodable}"
+    return {"frames": decodable}
+
+
+def _mp3_short_estimate(path) -> dict:
+    decodable, estimate = _mp3_without_xing(path, padding=0)
+    assert estimate < decodable, f"libsndfile's estimate {estimate} is no longer below {decodable}"
+    return {}
+
+
+def _mp3_edit(edit: Callable[[list[bytes]], bytes]) -> Callable[[pathlib.Path], dict]:
+    """A writer of a 1-second MP3's frames changed by ``edit``."""
+
+    def write(path):
+        path.write_bytes(edit(mpeg_frames(mp3_bytes(speechlike(1.0)))))
+        return {}
+
+    return write
+
+
+def _zero_middle(frames: list[bytes]) -> bytes:
+    middle = len(frames) // 2
+    return b"".join(frames[:middle] + [bytes(sum(map(len, frames[middle : middle + 5])))] + frames[middle + 5 :])
+
+
+def _join_two(frames: list[bytes]) -> bytes:
+    return b"".join(frames) + b"".join(frames[1:])  # the second one's Xing/Info frame dropped, as joiners do
+
+
+# First bytes of formats libsndfile does not read, then filler: there is no encoder for
+# them here, and what a reader sees of them is their signature.
+M4A = b"\x00\x00\x00\x20ftypM4A \x00\x00\x02\x00M4A isommp42" + b"\x00\x00\x10\x08mdat" + bytes(4096)
+WEBM = b"\x1a\x45\xdf\xa3\x9f\x42\x86\x81\x01\x42\x82\x84webm" + bytes(4096)
+ADTS = (b"\xff\xf1\x50\x80\x02\x1f\xfc" + bytes(9)) * 256  # AAC frames' 7-byte ADTS headers
+
+
 def _bytes(data: bytes) -> Callable[[pathlib.Path], dict]:
     def write(path):
         path.write_bytes(data)
@@ -190,6 +285,10 @@ def kinds(long_seconds: float = LONG_SECONDS) -> list[Kind]:
         Kind("flac_named_wav", "flac_inside.wav", lambda p: _write(p, speechlike(1.0), format="FLAC")),
         Kind("upper_case_extension", "LOUD.WAV", lambda p: _write(p, speechlike(1.0), format="WAV")),
         Kind("non_utf8_name", b"caf\xe9-latin1.wav", lambda p: _write(p, speechlike(1.0), subtype="PCM_16")),
+        Kind("mp3", "speech.mp3", lambda p: _mp3(p, speechlike(1.0))),
+        Kind("mp3_stereo_44k", "stereo_44k.mp3", lambda p: _mp3(p, speechlike(1.0, 44100, channels=2), 44100)),
+        Kind("mp3_id3_tag", "tagged.mp3", _mp3_with_id3),
+        Kind("mp3_no_length_header", "no_xing.mp3", _mp3_long_estimate),
         # -- bad: every reader must report it, with this in the reason ----------------
         Kind("empty", "empty.wav", _bytes(b""), "empty file (0 bytes)", header_ok=False),
         Kind("header_only", "header_only.wav", _bytes(_wav_bytes()[:44]), "truncated: its data chunk declares"),
@@ -207,6 +306,24 @@ def kinds(long_seconds: float = LONG_SECONDS) -> list[Kind]:
         Kind("fifo", "fifo.wav", _fifo, "not a regular file", header_ok=False),
         Kind("non_utf8_name_bad", b"\xff\xfe-bad.wav", _bytes(b"\x00\x01junk" * 50), "not a recognised audio file",
              header_ok=False),  # fmt: skip
+        # MP3s: cut, damaged, garbage, and lengths libsndfile would get wrong.
+        Kind("mp3_truncated", "truncated.mp3", _mp3_edit(lambda f: b"".join(f)[: len(b"".join(f)) * 3 // 5]),
+             "truncated", header_ok=False),  # fmt: skip
+        Kind("mp3_cut_in_header", "cut_header.mp3", _mp3_edit(lambda f: f[0] + f[1][:10]),
+             "malformed or truncated MP3 header", header_ok=False),  # fmt: skip
+        Kind("mp3_damaged", "damaged.mp3", _mp3_edit(_zero_middle), "damaged: no MPEG frame", header_ok=False),
+        Kind("mp3_garbage", "garbage.mp3", _bytes(np.random.default_rng(3).bytes(5000)), "not a recognised audio file",
+             header_ok=False),  # fmt: skip
+        Kind("mp3_short_estimate", "no_xing_short.mp3", _mp3_short_estimate, "without a Xing/Info length header",
+             header_ok=False),  # fmt: skip
+        Kind("mp3_joined", "joined.mp3", _mp3_edit(_join_two), "a joined or edited file", header_ok=False),
+        # Formats libsndfile cannot read, known by their content whatever their name.
+        Kind("m4a", "voice.m4a", _bytes(M4A), "unsupported audio format: MPEG-4 audio", header_ok=False),
+        Kind("webm", "voice.webm", _bytes(WEBM), "unsupported audio format: Matroska/WebM", header_ok=False),
+        Kind("aac", "voice.aac", _bytes(ADTS), "unsupported audio format: AAC", header_ok=False),
+        # Not audio: a folder scan leaves it out; named explicitly, it is reported.
+        Kind("text_file", "README.txt", _bytes(b"Recorded in May.\n" * 20), "not a recognised audio file",
+             listed=False, header_ok=False),  # fmt: skip
     ]
 
 

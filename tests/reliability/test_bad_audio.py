@@ -17,6 +17,7 @@ import tracemalloc
 import numpy as np
 import pytest
 import soundfile as sf
+import soxr
 
 from jaxser import Predictor, audio, cli
 from tests.conftest import train_tiny_run
@@ -45,12 +46,37 @@ def test_the_corpus_covers_every_kind_the_issue_lists(cases):
         "pcm_32", "float64", "stereo", "six_channel", "rate_8k", "rate_96k", "short_50ms", "long", "flac_named_wav",
         "not_audio", "unreadable", "non_utf8_name",
     }  # fmt: skip
-    assert issue <= set(cases)
+    mp3_issue = {
+        "mp3", "mp3_stereo_44k", "mp3_truncated", "mp3_garbage", "mp3_damaged", "m4a", "aac", "webm", "text_file",
+    }  # fmt: skip
+    assert issue | mp3_issue <= set(cases)
     assert cases["long"].frames == 600 * SR
     assert {c.readable for c in cases.values()} == {True, False}
 
 
 # --- the reader ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name,source", [("mp3", speechlike(1.0)), ("mp3_id3_tag", speechlike(1.0)), ("mp3_stereo_44k", None)]
+)
+def test_mp3_gives_its_source_signal(cases, name, source):
+    # Lossy coding: compare the length, the level and the waveform's shape, not samples.
+    if source is None:
+        source = soxr.resample(speechlike(1.0, 44100, channels=2).mean(axis=1), 44100, SR, quality="HQ")
+    y = audio.load(cases[name].path)
+    assert len(y) == len(source) == SR
+    assert np.corrcoef(y, source)[0, 1] > 0.99
+    assert np.sqrt(np.mean(y**2)) == pytest.approx(np.sqrt(np.mean(source**2)), rel=0.05)
+
+
+def test_mp3_without_length_header_is_the_source_after_the_encoder_delay(cases):
+    # Without LAME's header nothing tells the decoder the encoder's delay and padding:
+    # the clip is longer than the source by both, and the source starts after the delay.
+    y, source = audio.load(cases["mp3_no_length_header"].path), speechlike(1.0)
+    delay = int(np.argmax([np.dot(y[lag : lag + SR // 2], source[: SR // 2]) for lag in range(2 * 576)]))
+    assert len(y) == cases["mp3_no_length_header"].frames > SR and 529 <= delay <= 2 * 576
+    assert np.corrcoef(y[delay : delay + SR], source[: len(y) - delay])[0, 1] > 0.99
 
 
 @pytest.mark.parametrize("name", KIND_NAMES)

@@ -45,7 +45,9 @@ def _emodb_namer():
         if isinstance(default, bytes):
             return default  # cannot match EmoDB's ASCII scheme: reported as misnamed
         i = next(count)
-        extension = ".WAV" if default.endswith(".WAV") else ".wav"  # the builder reads .wav only
+        # The builder reads .wav only: every audio kind gets that name (libsndfile goes by
+        # the content), the text file keeps its own.
+        extension = ".txt" if default.endswith(".txt") else ".WAV" if default.endswith(".WAV") else ".wav"
         return f"{EMODB_SPEAKERS[i % 10]}a{i:02d}{EMODB_LETTERS[i % 7]}a{extension}"
 
     return rename
@@ -81,7 +83,7 @@ def _casia_name(kind: str, default: str | bytes) -> str | bytes:
     prefix = b"liuchanhg/angry/" if isinstance(default, bytes) else "liuchanhg/angry/"
     if isinstance(default, bytes):
         return prefix + default
-    return prefix + (f"{kind}.WAV" if default.endswith(".WAV") else f"{kind}.wav")
+    return prefix + f"{kind}{'.txt' if default.endswith('.txt') else '.WAV' if default.endswith('.WAV') else '.wav'}"
 
 
 def test_casia_builds_every_good_file_and_reports_every_bad_one(tmp_path):
