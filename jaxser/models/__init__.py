@@ -9,10 +9,14 @@ from __future__ import annotations
 from flax import linen as nn
 
 from jaxser.models.cnn_lstm import CNNLSTM1D, CNNLSTM2D
+from jaxser.models.zhong import ACLN, FCN, FusedACLNFCN
 
+# Classifiers of waveforms, model(audio, lengths, train=) -> logits: what the supervised
+# kind trains. FCN and FusedACLNFCN take functionals too; their kind builds them directly.
 MODELS: dict[str, type[nn.Module]] = {
     "zhao2019_cnn1d": CNNLSTM1D,
     "zhao2019_cnn2d": CNNLSTM2D,
+    "zhong2020_acln": ACLN,
 }
 
 
@@ -23,4 +27,4 @@ def build(name: str, num_classes: int, **kwargs) -> nn.Module:
     return MODELS[name](num_classes=num_classes, **kwargs)
 
 
-__all__ = ["CNNLSTM1D", "CNNLSTM2D", "MODELS", "build"]
+__all__ = ["ACLN", "CNNLSTM1D", "CNNLSTM2D", "FCN", "FusedACLNFCN", "MODELS", "build"]

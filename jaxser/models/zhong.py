@@ -1,0 +1,174 @@
+"""The networks of Zhong, Yu & Zhang (2020), IEEE Access 8:222533 ("Exploration of an
+Independent Training Framework for Speech Emotion Recognition").
+
+- :class:`ACLN` (attention-based convolution LSTM network) on MFCC: four convolution
+  blocks, an LSTM, an attention layer over time, its own softmax head. The attention
+  output is the paper's ALF (automatically learned features).
+- :class:`FCN` on the 384 IS09 functionals: three fully connected layers with batch
+  normalisation, dropout 0.25 before the output. The last hidden layer is the ELF
+  (empirically learned features).
+- :class:`FusedACLNFCN`, the "fused training" baseline the paper argues against: both
+  branches' features concatenated before ONE softmax, trained by one loss.
+
+Each network returns logits; ``features=True`` returns ``(logits, learned features)``,
+the vectors the SVM fusion stage classifies. Independent training keeps ACLN and FCN as
+two networks with two optimisers (see :mod:`jaxser.train.state`), so no gradient
+crosses between them.
+
+The paper's Tables 1-2 (layer sizes) did not survive in our copy. What the text gives,
+and what we chose where it is silent (all are fields):
+
+* **MFCC** (Sec. III-A): pre-emphasis, a 24 ms Hamming window with a 12 ms hop (384/192
+  samples at 16 kHz), mel filterbank, log, DCT. The paper's 256-point FFT is shorter than
+  its own window; we take n_fft 512 (BUILD_NOTES, "On-device features"). Not given: the
+  number of mel bands and coefficients (we take 40 and 13, the usual choice) and any
+  normalisation (we standardise each coefficient over the clip's valid frames, CMVN,
+  so the convolutions see unit-scale inputs whatever the recording level).
+* **Four convolution blocks**: conv 3x3 -> BatchNorm -> ELU -> max-pool 2x2 (the LFLB of
+  :mod:`jaxser.models.layers`, padding-aware), filters 32, 64, 64, 128: a 3 s clip's
+  250 x 13 MFCC becomes 16 x 1 x 128.
+* **LSTM** of 128 units over the 16 (or so) remaining steps, every step returned.
+* **Attention** (Sec. III-B: "find out the salient emotional regions"): additive
+  attention, score_t = v . tanh(W h_t + b), softmax over the valid steps, ALF = the
+  weighted sum of h_t (128 values).
+* **FCN** (Sec. IV-B): Dense 256, 128, 64, each followed by BatchNorm and ReLU;
+  dropout 0.25; Dense(num_classes). ELF = the 64 values after the third layer.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from flax import linen as nn
+
+from jaxser import features
+from jaxser.models.layers import BN_EPSILON, BN_MOMENTUM, LFLB
+
+
+class _Attention(nn.Module):
+    """Additive attention over valid time steps: ``[B, T, H]`` -> ``[B, H]``."""
+
+    units: int
+
+    @nn.compact
+    def __call__(self, h: jax.Array, valid: jax.Array) -> jax.Array:
+        score = nn.Dense(1, use_bias=False, name="v")(jnp.tanh(nn.Dense(self.units, name="w")(h)))[..., 0]
+        score = jnp.where(valid, score, -jnp.inf)
+        weights = jax.nn.softmax(score, axis=-1)
+        return jnp.einsum("bt,bth->bh", weights, h)
+
+
+def _cmvn(x: jax.Array, valid: jax.Array) -> jax.Array:
+    """Standardise each coefficient over a clip's valid frames; padded frames stay 0."""
+    m = valid[..., None].astype(x.dtype)
+    n = jnp.maximum(m.sum(1, keepdims=True), 1.0)
+    mean = (x * m).sum(1, keepdims=True) / n
+    var = (jnp.square(x - mean) * m).sum(1, keepdims=True) / n
+    return jnp.where(m > 0, (x - mean) * jax.lax.rsqrt(var + 1e-5), 0.0)
+
+
+class ACLN(nn.Module):
+    """ACLN on MFCC: ``audio [B, N]`` at 16 kHz -> logits ``[B, num_classes]``."""
+
+    num_classes: int
+    bn_axis_name: str | None = None
+    filters: tuple[int, ...] = (32, 64, 64, 128)
+    pool: int = 2
+    lstm_units: int = 128
+    attention_units: int = 128
+    dropout_rate: float = 0.0
+    sample_rate: int = 16000
+    n_fft: int = 512
+    win_length: int = 384
+    hop_length: int = 192
+    n_mels: int = 40
+    n_mfcc: int = 13
+    preemphasis: float = 0.97
+    head: bool = True  # False: the ALF only, no softmax layer (the fused baseline's branch)
+    bn_momentum: float = BN_MOMENTUM
+    bn_epsilon: float = BN_EPSILON
+
+    def mfcc(self, audio: jax.Array, lengths: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """The network's input ``[B, frames, n_mfcc, 1]`` (CMVN) and valid frames ``[B]``."""
+        y = features.preemphasis(audio, coef=self.preemphasis, zi=0.0, lengths=lengths)
+        c = features.mfcc(
+            y, sr=self.sample_rate, n_mfcc=self.n_mfcc, n_fft=self.n_fft, win_length=self.win_length,
+            hop_length=self.hop_length, window="hamming", n_mels=self.n_mels, lengths=lengths,
+        )
+        frames = features.num_frames(lengths, n_fft=self.n_fft, hop_length=self.hop_length)
+        valid = jnp.arange(c.shape[1]) < frames[:, None]
+        return jax.lax.stop_gradient(_cmvn(c, valid))[..., None], frames
+
+    @nn.compact
+    def __call__(self, audio, lengths, *, train: bool = False, features: bool = False):
+        audio = jnp.asarray(audio, jnp.float32)
+        lengths = jnp.asarray(lengths, jnp.int32)
+        x, steps = self.mfcc(audio, lengths)
+        for i, f in enumerate(self.filters):
+            x, steps = LFLB(
+                f, (self.pool, self.pool), bn_axis_name=self.bn_axis_name, bn_momentum=self.bn_momentum,
+                bn_epsilon=self.bn_epsilon, name=f"block{i + 1}",
+            )(x, steps, train=train)
+        seq = x.reshape(x.shape[0], x.shape[1], -1)  # [B, T', F' * C]: the LSTM runs over time
+        steps = jnp.clip(steps, 1, seq.shape[1])  # a clip shorter than one step keeps its first
+        h = nn.RNN(nn.OptimizedLSTMCell(self.lstm_units), name="lstm")(seq, seq_lengths=steps)
+        valid = jnp.arange(seq.shape[1]) < steps[:, None]
+        alf = _Attention(self.attention_units, name="attention")(h, valid)
+        if not self.head:
+            return alf
+        logits = nn.Dense(self.num_classes, name="out")(nn.Dropout(self.dropout_rate, deterministic=not train)(alf))
+        return (logits, alf) if features else logits
+
+
+class FCN(nn.Module):
+    """FCN on functionals: ``x [B, D]`` (normalised) -> logits ``[B, num_classes]``."""
+
+    num_classes: int
+    bn_axis_name: str | None = None
+    hidden: tuple[int, ...] = (256, 128, 64)
+    dropout_rate: float = 0.25
+    head: bool = True  # False: the ELF only, no softmax layer (the fused baseline's branch)
+    bn_momentum: float = BN_MOMENTUM
+    bn_epsilon: float = BN_EPSILON
+
+    @nn.compact
+    def __call__(self, x, *, train: bool = False, features: bool = False):
+        h = jnp.asarray(x, jnp.float32)
+        for i, units in enumerate(self.hidden):
+            h = nn.Dense(units, name=f"dense{i + 1}")(h)
+            h = nn.BatchNorm(
+                use_running_average=not train, momentum=self.bn_momentum, epsilon=self.bn_epsilon,
+                axis_name=self.bn_axis_name, name=f"bn{i + 1}",
+            )(h)
+            h = nn.relu(h)
+        elf = h
+        if not self.head:
+            return elf
+        logits = nn.Dense(self.num_classes, name="out")(nn.Dropout(self.dropout_rate, deterministic=not train)(elf))
+        return (logits, elf) if features else logits
+
+
+class FusedACLNFCN(nn.Module):
+    """The fused-training baseline: ALF and ELF concatenated before one softmax."""
+
+    num_classes: int
+    bn_axis_name: str | None = None
+    acln: dict | None = None  # field overrides of the ACLN branch
+    fcn: dict | None = None  # and of the FCN branch
+    dropout_rate: float = 0.25
+
+    @nn.compact
+    def __call__(self, audio, lengths, functionals, *, train: bool = False, features: bool = False):
+        # The branches are the independent networks without their softmax layers.
+        alf = ACLN(self.num_classes, self.bn_axis_name, **(self.acln or {}), head=False, name="acln")(
+            audio, lengths, train=train
+        )
+        elf = FCN(self.num_classes, self.bn_axis_name, **(self.fcn or {}), head=False, name="fcn")(
+            functionals, train=train
+        )
+        fused = jnp.concatenate([alf, elf], axis=-1)
+        logits = nn.Dense(self.num_classes, name="out")(nn.Dropout(self.dropout_rate, deterministic=not train)(fused))
+        return (logits, fused) if features else logits
+
+
+__all__ = ["ACLN", "FCN", "FusedACLNFCN"]
