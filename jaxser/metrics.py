@@ -1,11 +1,11 @@
-"""Classification metrics: a confusion matrix on device, WA/UA and friends on the host.
+"""Classification metrics on the host: WA, UA and per-class figures from a confusion matrix.
 
-Evaluation runs in a jitted, sharded step, so the only thing that leaves the device is
-a ``[K, K]`` int32 confusion matrix per batch (:func:`confusion_counts`). Confusions add
-up: summing them over batches, devices (``lax.psum``) and hosts gives the whole test
-set's confusion, with padded examples masked to zero. Everything else is derived from
-that matrix on the host (:func:`summarize`), so every reported number comes from the
-same counts and a padded or resharded eval cannot change it.
+The evaluation step (:func:`jaxser.train.steps.eval_step`) returns, per utterance, sums
+of class probabilities and label one-hots (``lax.psum`` over devices, added up over
+batches); the host averages them, takes the argmax and builds the ``[K, K]`` confusion
+matrix (``sklearn.metrics.confusion_matrix``). The classic system builds it from its
+SVM scores the same way. Everything reported is derived from that matrix
+(:func:`summarize`), so every number comes from the same counts.
 
 Definitions (rows = true class, columns = predicted class):
 
@@ -20,9 +20,10 @@ Definitions (rows = true class, columns = predicted class):
   and predictions; this is sklearn's ``zero_division=np.nan``, written as ``None`` so the
   dict is strict JSON.
 
-The host side is a few NumPy divisions on the confusion matrix rather than sklearn,
-because sklearn takes label arrays, not confusion counts; the tests check every number
-against sklearn on the equivalent label arrays.
+The figures are NumPy divisions on the matrix rather than sklearn calls because
+sklearn takes label arrays, while cross-validation pools folds by adding their
+matrices (:func:`pooled_and_fold_mean`); the tests check every number against sklearn
+on the equivalent label arrays.
 """
 
 from __future__ import annotations
@@ -30,52 +31,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
 STD_DDOF = 0  # fold-mean std is the population std: the folds are all the folds, not a sample
-
-
-def confusion_counts(labels, predictions, num_classes: int, mask=None) -> jax.Array:
-    """``[K, K]`` int32 confusion counts of one batch; pure ``jax.numpy``, jit/shard-safe.
-
-    Args:
-      labels: integer true classes, any shape (e.g. ``[B]`` or ``[devices, B]``).
-      predictions: integer predicted classes with ``labels``' shape, or scores (logits,
-        probabilities) with one more trailing axis of size ``num_classes``; the argmax
-        is taken then.
-      num_classes: K (static).
-      mask: optional, ``labels``' shape; nonzero/True marks real examples. Masked rows
-        (padding) count nothing. Labels outside ``[0, K)`` (e.g. ``-1`` padding) also
-        count nothing, because their one-hot row is all zeros.
-
-    Returns:
-      ``confusion[t, p]`` = number of unmasked examples of true class t predicted as p.
-      Sum over batches and ``lax.psum`` over devices for the whole test set.
-    """
-    labels = jnp.asarray(labels)
-    predictions = jnp.asarray(predictions)
-    if predictions.ndim == labels.ndim + 1:
-        if predictions.shape[-1] != num_classes:
-            raise ValueError(
-                f"scores have {predictions.shape[-1]} classes on the last axis, expected {num_classes}"
-            )
-        predictions = jnp.argmax(predictions, axis=-1)
-    if predictions.shape != labels.shape:
-        raise ValueError(
-            f"predictions shape {predictions.shape} must equal labels shape {labels.shape} "
-            f"(or add a trailing axis of {num_classes} scores)"
-        )
-    true_1h = jax.nn.one_hot(labels.reshape(-1), num_classes, dtype=jnp.int32)
-    pred_1h = jax.nn.one_hot(predictions.reshape(-1), num_classes, dtype=jnp.int32)
-    if mask is not None:
-        mask = jnp.asarray(mask)
-        if mask.shape != labels.shape:
-            raise ValueError(f"mask shape {mask.shape} must equal labels shape {labels.shape}")
-        true_1h = true_1h * (mask.reshape(-1, 1) != 0).astype(jnp.int32)
-    # An integer contraction keeps the counts exact on every backend (no bf16 matmul passes).
-    return jnp.einsum("nt,np->tp", true_1h, pred_1h, preferred_element_type=jnp.int32)
 
 
 def _ratio(num: np.ndarray, den: np.ndarray) -> list[float | None]:

@@ -5,8 +5,8 @@ rounds of ``--steps`` steps each; the figure is the median over rounds), so allo
 and background-load drift hit every framework alike. Prints one JSON object on stdout
 and nothing else (TensorFlow/XLA logging goes to stderr).
 
-    /work/main/.venv/bin/python tools/bench_cnn_lstm.py --model 2d
-    /work/main/.venv/bin/python tools/bench_cnn_lstm.py --model 1d --reps 3 --steps 1
+    .venv/bin/python tools/bench_cnn_lstm.py --model 2d
+    .venv/bin/python tools/bench_cnn_lstm.py --model 1d --reps 3 --steps 1
 
 What is timed, per step (batch ``--batch`` of 8 s clips at 16 kHz, 7 classes, Adam):
 

@@ -7,7 +7,7 @@ read at its last step (jaxser's ``mask_padding=False``). The 2D network takes a
 precomputed log-mel ``[B, frames, mels, 1]``: compute it once on the host, outside the
 timed step (see ``tools/bench_cnn_lstm.py``).
 
-    /work/main/.venv/bin/python tools/reference_cnn_lstm_keras.py --model 2d --steps 3
+    .venv/bin/python tools/reference_cnn_lstm_keras.py --model 2d --steps 3
 """
 
 from __future__ import annotations

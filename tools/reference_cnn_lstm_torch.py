@@ -8,7 +8,7 @@ BatchNorm(eps 1e-3, momentum 0.01 = Keras' 0.99) + ELU + max-pool (floor), filte
 the others, ``[B, N, 1]`` or a precomputed log-mel ``[B, frames, mels, 1]``;
 transposed to PyTorch's NCHW inside ``forward``.
 
-    /work/main/.venv/bin/python tools/reference_cnn_lstm_torch.py --model 2d --steps 3
+    .venv/bin/python tools/reference_cnn_lstm_torch.py --model 2d --steps 3
 """
 
 from __future__ import annotations

@@ -18,15 +18,11 @@ batch shape.
 
 from jaxser.features.framing import frame, frame_mask, length_mask, num_frames, overlap_add
 from jaxser.features.mel import (
-    dct_matrix,
     delta,
-    hz_to_mel,
     log_mel,
     lps,
     mel_filterbank,
-    mel_frequencies,
     mel_spectrogram,
-    mel_to_hz,
     mfcc,
     mfcc_from_log_mel,
     power_to_db,
@@ -41,21 +37,17 @@ from jaxser.features.spectral import (
 )
 
 __all__ = [
-    "dct_matrix",
     "delta",
     "frame",
     "frame_mask",
     "get_window",
     "griffin_lim",
-    "hz_to_mel",
     "istft",
     "length_mask",
     "log_mel",
     "lps",
     "mel_filterbank",
-    "mel_frequencies",
     "mel_spectrogram",
-    "mel_to_hz",
     "mfcc",
     "mfcc_from_log_mel",
     "num_frames",

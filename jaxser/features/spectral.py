@@ -18,31 +18,33 @@ import numpy as np
 
 from jaxser.features import framing
 
-WINDOWS = ("hann", "hamming", "boxcar")
-_WINDOW_ALIASES = {"hanning": "hann", "ones": "boxcar", "rect": "boxcar", "rectangular": "boxcar"}
-# Coefficient a of the generalised cosine window a - (1 - a) cos(2 pi n / M).
-_COSINE = {"hann": 0.5, "hamming": 0.54, "boxcar": 1.0}
+_NUMPY_WINDOWS = {"hann": np.hanning, "hamming": np.hamming}
 
 
 def get_window(window, win_length: int, *, fftbins: bool = True, dtype=np.float32) -> np.ndarray:
     """A window of ``win_length`` samples as a NumPy constant (float32 unless ``dtype``).
 
-    ``window`` is a name in ``WINDOWS`` (``'hann'``, ``'hamming'``, ``'boxcar'``), a
-    callable ``f(win_length)`` or an array of that length. ``fftbins=True`` gives the
-    periodic window used for spectral analysis (``scipy.signal.get_window`` default,
-    what librosa uses); ``False`` the symmetric one. A static constant, so jit folds it.
+    As ``librosa.filters.get_window``: a name or ``(name, parameter)`` tuple goes to
+    ``scipy.signal.get_window`` (``'hann'``, ``'hamming'``, ``('kaiser', 8.0)``, ...), a
+    callable is called as ``f(win_length)``, an array of that length is taken as is.
+    ``fftbins=True`` gives the periodic window used for spectral analysis (what librosa
+    uses); ``False`` the symmetric one. A static constant, so jit folds it.
     """
-    if isinstance(window, str):
-        name = _WINDOW_ALIASES.get(window.lower(), window.lower())
-        if name not in _COSINE:
-            raise ValueError(f"window={window!r} is not supported; use one of {WINDOWS}, a callable or an array")
-        if win_length == 1:
-            return np.ones(1, dtype)
-        period = win_length if fftbins else win_length - 1
-        a = _COSINE[name]
-        n = np.arange(win_length)
-        return (a - (1.0 - a) * np.cos(2.0 * np.pi * n / period)).astype(dtype)
-    values = np.asarray(window(win_length) if callable(window) else window, dtype=dtype)
+    if isinstance(window, str) and window in _NUMPY_WINDOWS and win_length > 1:
+        # NumPy's symmetric window of one more sample, last one dropped, is the periodic
+        # window scipy gives; scipy.signal costs ~1.3 s to import, a second of every
+        # `jaxser predict` start, for the two windows every model here uses.
+        values = _NUMPY_WINDOWS[window](win_length + 1)[:-1] if fftbins else _NUMPY_WINDOWS[window](win_length)
+    elif isinstance(window, (str, tuple)):
+        import scipy.signal  # here: slow to import, and only tracing needs it
+
+        try:
+            values = scipy.signal.get_window(window, win_length, fftbins=fftbins)
+        except ValueError as err:
+            raise ValueError(f"window={window!r} is not supported: {err}") from None
+    else:
+        values = window(win_length) if callable(window) else window
+    values = np.asarray(values, dtype=dtype)
     if values.shape != (win_length,):
         raise ValueError(f"window has shape {values.shape}; expected ({win_length},) for win_length={win_length}")
     return values

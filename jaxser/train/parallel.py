@@ -1,9 +1,12 @@
 """Data parallelism: one per-device step, run over a ``data`` mesh axis.
 
-The training and evaluation steps are written once, per device, with explicit
-collectives over :data:`AXIS` (``lax.pmean(grads, AXIS)``, BatchNorm's
-``axis_name=AXIS``, ``lax.psum`` of metric sums). :class:`DataParallel` runs such a
-function over every device of every process:
+The training and evaluation steps (:mod:`jaxser.train.steps`) are written once, per
+device, with explicit collectives over :data:`AXIS`: ``lax.psum`` of per-device sums
+(each device differentiates the loss sum of its real rows divided by the global count
+of real rows, so the summed gradient is that of the global mean loss; metrics are
+summed likewise) and BatchNorm's ``axis_name=AXIS`` (batch statistics averaged over
+the devices). :class:`DataParallel` runs such a function over every device of every
+process:
 
 * ``mode="shard_map"`` (default): ``jax.jit(jax.shard_map(fn))`` on a
   ``jax.make_mesh`` mesh. Batches become global arrays sharded along ``data``
@@ -126,18 +129,6 @@ class DataParallel:
             x = x.addressable_shards[0].data
         host = np.asarray(x)
         return jax.make_array_from_callback(host.shape, sharding, lambda index: host[index])
-
-    def unshard(self, tree: Any) -> Any:
-        """A SHARDED output back to ``[rows, ...]`` arrays of this process's rows (NumPy)."""
-
-        def local_rows(x):
-            if self.mode == "pmap":
-                x = np.asarray(x)
-                return x.reshape(-1, *x.shape[2:])
-            shards = sorted(x.addressable_shards, key=lambda s: s.index[0].start or 0)
-            return np.concatenate([np.asarray(s.data) for s in shards])
-
-        return jax.tree.map(local_rows, tree)
 
     # -- compiling -----------------------------------------------------------------
 

@@ -3,8 +3,11 @@
 Pure module-level functions of (state, batch[, ...]); collectives over
 :data:`jaxser.train.parallel.AXIS` make them data-parallel when run by
 :class:`~jaxser.train.parallel.DataParallel`, under ``shard_map`` or ``pmap`` alike.
-Metrics leave a step as sums and counts (``psum`` over devices), so they add up over
-batches on the device and are fetched only when logged.
+Gradients and metrics are per-device sums added over devices with ``lax.psum``: the
+train step's gradient, loss, correct-prediction and row counts, the eval step's
+per-utterance probability and label sums. They add up over batches on the device and are fetched
+only when logged or when an evaluation ends; the host turns the eval sums into
+predictions and a confusion matrix (:mod:`jaxser.metrics`).
 """
 
 from __future__ import annotations

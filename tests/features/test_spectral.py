@@ -12,6 +12,9 @@ float64 and rounds, so the differences below are our float32 FFT round-off):
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import jax
 import jax.numpy as jnp
 import librosa
@@ -53,14 +56,28 @@ def _assert_spectra_close(ours, ref, name):
     assert rel <= 1e-4, f"{name}: element-wise relative error {rel:.2e}"
 
 
+def test_import_loads_no_host_only_library():
+    """librosa (numba) and scipy load only when a trace first builds a constant."""
+    code = "import sys, jaxser.features; print([m for m in ('librosa', 'numba', 'scipy') if m in sys.modules])"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "[]"
+
+
 def test_windows_match_scipy_periodic_and_symmetric():
     for name in ("hann", "hamming", "boxcar"):
-        for n in (7, 256, 384, 400, 2048):
+        for n in (1, 2, 7, 256, 384, 400, 2048):
             for fftbins in (True, False):
                 ours = features.get_window(name, n, fftbins=fftbins)
                 ref = scipy.signal.get_window(name, n, fftbins=fftbins)
                 assert ours.dtype == np.float32
                 np.testing.assert_allclose(ours, ref, rtol=0, atol=1e-7, err_msg=f"{name} {n} {fftbins}")
+    kaiser = features.get_window(("kaiser", 8.0), 400, dtype=np.float64)  # any scipy window, as librosa
+    np.testing.assert_array_equal(kaiser, scipy.signal.get_window(("kaiser", 8.0), 400))
+    # hann and hamming come from NumPy (no scipy.signal import on the prediction path)
+    code = "import sys; from jaxser import features; features.get_window('hann', 400); features.get_window('hamming', 384); print('scipy.signal' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == "False", out.stderr[-2000:]
     with pytest.raises(ValueError, match="window='kaiserr'"):
         features.get_window("kaiserr", 16)
     with pytest.raises(ValueError, match="expected \\(8,\\)"):
