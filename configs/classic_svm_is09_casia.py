@@ -9,11 +9,7 @@ results/classic_svm_is09_casia_loso/.
 Smoke mode: ``configs/classic_svm_is09_casia.py:smoke`` (the tiny synthetic corpus).
 """
 
-import pathlib
-import sys
-
-sys.path.insert(0, str(pathlib.Path(__file__).parent))
-import classic_svm_base  # noqa: E402
+from . import classic_svm_base
 
 
 def get_config(arg=None):

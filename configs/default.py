@@ -5,11 +5,12 @@
 
 Speaker-independent: trains on speakers s01-s07, validates on s08, tests on s09-s10.
 Expected on 2 CPU cores: a few minutes, WA/UA far above chance (0.25); see
-BUILD_NOTES.md for the measured figures. ``configs/default.py:tiny`` is the smoke mode.
+BUILD_NOTES.md for the measured figures. Smoke mode: ``configs/default.py:smoke`` (the tiny
+synthetic corpus, 2 epochs).
 """
 
 from jaxser.demo import demo_config
 
 
 def get_config(arg=None):
-    return demo_config(arg)
+    return demo_config(smoke=arg == "smoke")

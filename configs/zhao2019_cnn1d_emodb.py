@@ -11,11 +11,7 @@ it is below the paper.
 Smoke mode: ``configs/zhao2019_cnn1d_emodb.py:smoke``.
 """
 
-import pathlib
-import sys
-
-sys.path.insert(0, str(pathlib.Path(__file__).parent))
-import zhao2019_base  # noqa: E402
+from . import zhao2019_base
 
 
 def get_config(arg=None):

@@ -15,11 +15,7 @@ Expected: not yet measured.
 Smoke mode: ``configs/zhao2019_cnn2d_emodb_robust.py:smoke``.
 """
 
-import pathlib
-import sys
-
-sys.path.insert(0, str(pathlib.Path(__file__).parent))
-import zhao2019_base  # noqa: E402
+from . import zhao2019_base
 
 
 def get_config(arg=None):

@@ -14,11 +14,7 @@ here); the paper's 85.58 % is an upper bound for the reasons the EmoDB configs g
 Smoke mode: ``configs/zhao2019_cnn2d_iemocap.py:smoke``.
 """
 
-import pathlib
-import sys
-
-sys.path.insert(0, str(pathlib.Path(__file__).parent))
-import zhao2019_base  # noqa: E402
+from . import zhao2019_base
 
 
 def get_config(arg=None):

@@ -2,8 +2,11 @@
 
 A config file (``configs/<paper>_<model>_<corpus>.py``) defines ``get_config(arg=None)``
 returning :func:`base_config` with its changes; its docstring carries the command and
-the expected result. :func:`load` reads such a file (``path.py`` or ``path.py:arg``),
-applies ``--config.a.b=value`` overrides (parsed as the field's type) and validates.
+the expected result. :func:`load` reads such a file (``path.py``, or ``path.py:smoke``
+for its smoke mode: a few steps that check it runs), applies ``--config.a.b=value``
+overrides (parsed as the field's type) and validates. A file in a package folder (one
+with ``__init__.py``, as ``configs/``) is loaded as a module of that package, so it
+imports shared settings with ``from . import zhao2019_base`` from any working directory.
 
 Every hyperparameter lives here, none in ``jaxser/train``: sample rate, clip length,
 batch size, optimiser, seeds, early stopping, the split and the model's fields.
@@ -14,10 +17,11 @@ from __future__ import annotations
 import ast
 import dataclasses
 import difflib
+import hashlib
 import importlib.util
 import json
-import os
 import pathlib
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -31,6 +35,7 @@ SCHEDULES = ("constant", "cosine", "warmup_cosine")
 FEATURE_SOURCES = ("waveform", "opensmile")
 OPENSMILE_SETS = ("IS09", "IS11")
 NORMALIZATIONS = ("train", "per_speaker", "none")
+SMOKE = "smoke"  # the one argument a config file takes: ``path.py:smoke``
 
 
 class ConfigError(ValueError):
@@ -126,7 +131,8 @@ def base_config() -> ml_collections.ConfigDict:
 
 
 def load(path: str | pathlib.Path, overrides: Sequence[str] = ()) -> ml_collections.ConfigDict:
-    """``get_config(arg)`` of a config file (``file.py`` or ``file.py:arg``), overridden, validated.
+    """``get_config()`` of a config file (``file.py``; ``file.py:smoke`` calls
+    ``get_config("smoke")``), overridden, validated.
 
     ``overrides`` are ``key=value`` strings with dotted keys relative to the config
     (``train.epochs=3``; a leading ``config.`` or ``--config.`` is accepted).
@@ -135,12 +141,13 @@ def load(path: str | pathlib.Path, overrides: Sequence[str] = ()) -> ml_collecti
     arg = None
     if ":" in pathlib.Path(text).name:
         text, arg = text.rsplit(":", 1)
+        if arg != SMOKE:
+            raise ConfigError(f"config argument {arg!r} is not known: the only one is {SMOKE!r} "
+                              f"({text}:{SMOKE}, the smoke mode)")
     file = pathlib.Path(text)
     if not file.is_file():
         raise ConfigError(f"config file {file} not found; pass a path like configs/default.py")
-    spec = importlib.util.spec_from_file_location(f"jaxser_config_{file.stem}", file)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = _exec_config_file(file)
     if not hasattr(module, "get_config"):
         raise ConfigError(f"{file} defines no get_config(); a config file must")
     try:
@@ -154,6 +161,35 @@ def load(path: str | pathlib.Path, overrides: Sequence[str] = ()) -> ml_collecti
     apply_overrides(config, overrides)
     validate(config)
     return config
+
+
+def _exec_config_file(file: pathlib.Path):
+    """A fresh module of ``file``; in a package folder, a module of that package."""
+    name = f"jaxser_config_{file.stem}"
+    if (file.parent / "__init__.py").is_file():
+        name = f"{_config_package(file.parent.resolve())}.{file.stem}"
+    spec = importlib.util.spec_from_file_location(name, file)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _config_package(folder: pathlib.Path) -> str:
+    """Registers ``folder`` as a package, named after its path: relative imports in its
+    files then work without touching ``sys.path``, and two config folders never clash."""
+    name = "jaxser_configs_" + hashlib.sha256(str(folder).encode()).hexdigest()[:12]
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(
+            name, folder / "__init__.py", submodule_search_locations=[str(folder)]
+        )
+        package = importlib.util.module_from_spec(spec)
+        sys.modules[name] = package
+        try:
+            spec.loader.exec_module(package)
+        except BaseException:
+            del sys.modules[name]
+            raise
+    return name
 
 
 def apply_overrides(config: ml_collections.ConfigDict, overrides: Sequence[str]) -> None:
@@ -404,7 +440,9 @@ def _check_manual_dir(config: ml_collections.ConfigDict) -> None:
     d = config.data
     if not d.manual_dir or pathlib.Path(d.manual_dir).expanduser().is_dir():
         return
-    built_in = pathlib.Path(d.data_dir or os.environ.get("JAXSER_TFDS_DIR", "~/.cache/jaxser/tensorflow_datasets"))
+    from jaxser.data.locations import data_dir  # the one default, as the trainer builds the corpus
+
+    built_in = data_dir(d.data_dir)
     if any(built_in.expanduser().joinpath(d.name).glob("**/dataset_info.json")):
         return  # built before: the audio is not read again
     raise ConfigError(

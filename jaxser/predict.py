@@ -14,9 +14,17 @@ class probabilities are averaged; with ``"pad"`` the whole clip is one row, zero
 to ``eval_seconds``, and a longer clip is refused as evaluation refuses it. Rows go
 through the model in fixed-size batches (one compilation).
 
+A clip shorter than ``min_seconds`` (by default an eighth of the model's window) is not
+labelled: its :class:`Prediction` has ``status="too_short"`` and ``label=None``, since
+a model that sees a few milliseconds of audio and mostly padding still answers with
+confidence.
+
 Memory does not grow with the input: files are read in blocks (:func:`jaxser.audio.stream`)
 and cut into windows as the blocks arrive, and only one batch of windows exists at a
 time, so a 10-minute file takes what a 10-second one takes.
+
+Importing this module imports no TensorFlow: prediction needs the model and the
+evaluation windows, not the training input pipeline.
 """
 
 from __future__ import annotations
@@ -33,23 +41,30 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxser import audio as audio_lib
-from jaxser.train import checkpoint, data, ema as ema_lib, state as state_lib, steps, supervised
 from jaxser.evaluate import load_config
+from jaxser.train import checkpoint, data, ema as ema_lib, network, state as state_lib, steps
+
+OK, TOO_SHORT, UNREADABLE = "ok", "too_short", "unreadable"  # a file's status (UNREADABLE: jaxser predict)
+MIN_WINDOW_FRACTION = 1 / 8  # default min_seconds: this fraction of the model's window
 
 
 @dataclasses.dataclass(frozen=True)
 class Prediction:
     source: str  # the path, or "array[i]"
-    label: str
-    probabilities: dict[str, float]
+    label: str | None  # None unless status is "ok"
+    probabilities: dict[str, float]  # {class: p}; empty unless status is "ok"
     seconds: float
-    windows: int
+    windows: int  # model windows averaged; 0 when not labelled
+    status: str = OK  # "ok", or "too_short" (shorter than the Predictor's min_seconds)
 
 
 class Predictor:
     """A trained classifier on the default device, for scripts and ``jaxser predict``."""
 
-    def __init__(self, config, variables: dict, class_names: Sequence[str], *, batch_size: int = 16):
+    def __init__(
+        self, config, variables: dict, class_names: Sequence[str], *, batch_size: int = 16,
+        min_seconds: float | None = None,
+    ):
         self.config = config
         self.class_names = tuple(class_names)
         self.sample_rate = int(config.data.sample_rate)
@@ -61,14 +76,26 @@ class Predictor:
             self.window = self.hop = windows.eval_samples
         else:
             self.window, self.hop = windows.chunk_samples, windows.hop_samples
+        if min_seconds is None:
+            min_seconds = MIN_WINDOW_FRACTION * self.window / self.sample_rate
+        if not min_seconds >= 0:
+            raise ValueError(f"min_seconds must be >= 0, got {min_seconds!r}")
+        self.min_seconds = float(min_seconds)
         self.batch_size = batch_size
-        self.model = supervised.build_model(config, len(self.class_names), bn_axis_name=None)
+        self.model = network.build_model(config, len(self.class_names), bn_axis_name=None)
         self.variables = variables
         self._fn = jax.jit(functools.partial(steps.predict_step, model=self.model))
 
     @classmethod
-    def from_checkpoint(cls, workdir: str | pathlib.Path, *, which: str = checkpoint.BEST, batch_size: int = 16):
-        """Load the ``which`` ("best" or "latest") checkpoint of a ``jaxser train`` workdir."""
+    def from_checkpoint(
+        cls, workdir: str | pathlib.Path, *, which: str = checkpoint.BEST, batch_size: int = 16,
+        min_seconds: float | None = None,
+    ):
+        """Load the ``which`` ("best" or "latest") checkpoint of a ``jaxser train`` workdir.
+
+        ``min_seconds``: clips shorter than this are reported ``"too_short"``, not
+        labelled; None: an eighth of the model's window (``window_seconds``).
+        """
         workdir = pathlib.Path(workdir)
         config = load_config(workdir)
         if config.kind != "supervised":
@@ -77,14 +104,29 @@ class Predictor:
             raise checkpoint.CheckpointError(classic.predict_refusal(workdir))
         directory = workdir / "checkpoints" / which
         meta_names = _class_names(workdir)
-        model = supervised.build_model(config, len(meta_names), bn_axis_name=None)
+        model = network.build_model(config, len(meta_names), bn_axis_name=None)
         tx = state_lib.optimizer(config.train, 1)
         samples = data.pipeline_config(config).clip_samples
-        template = state_lib.create(model, tx, 0, jnp.zeros((1, samples)), jnp.full((1,), samples))
-        template = ema_lib.maybe_attach(template, config)  # train.ema_decay: the checkpoint holds averages
+
+        def initial_state():
+            state = state_lib.create(model, tx, 0, jnp.zeros((1, samples)), jnp.full((1,), samples))
+            return ema_lib.maybe_attach(state, config)  # train.ema_decay: the checkpoint holds averages
+
+        # Shapes only: initialising the weights for real would run the model op by op
+        # (seconds of start-up) just to be overwritten by the checkpoint. Restored onto
+        # the default device, as a template of real arrays would place them.
+        device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+        template = jax.tree.map(
+            lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=device), jax.eval_shape(initial_state)
+        )
         state, meta = checkpoint.restore(directory, template)
         state = ema_lib.for_eval(state)  # predict with the averaged weights when the run kept them
-        return cls(config, state.variables(), meta["class_names"], batch_size=batch_size)
+        return cls(config, state.variables(), meta["class_names"], batch_size=batch_size, min_seconds=min_seconds)
+
+    @property
+    def window_seconds(self) -> float:
+        """The model's input: the evaluation window (chunks mode) or padded length (pad mode)."""
+        return self.window / self.sample_rate
 
     def windows(self, clip: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``[k, window]`` zero-padded windows covering ``clip`` and their valid lengths."""
@@ -121,11 +163,22 @@ class Predictor:
         also one found part-way through a file (its windows so far are dropped).
         """
         paths = list(paths)
-        streams = [(str(p), functools.partial(audio_lib.stream, p, self.sample_rate)) for p in paths]
-        outcomes = self._run(streams, raise_errors=False)
+        outcomes = self.outcomes(paths)
         predictions = [o for o in outcomes if isinstance(o, Prediction)]
         failures = [(p, o.reason) for p, o in zip(paths, outcomes) if isinstance(o, audio_lib.AudioError)]
         return predictions, failures
+
+    def outcomes(
+        self, paths: Iterable[Any], *, progress: Callable[[float], None] | None = None
+    ) -> list[Prediction | audio_lib.AudioError]:
+        """One outcome per file, in order: its :class:`Prediction` ("ok" or "too_short"),
+        or the :class:`~jaxser.audio.AudioError` that made it unreadable.
+
+        ``progress(seconds)`` is called as each file has been read, with the seconds of
+        audio read from it (``jaxser predict``'s progress bar).
+        """
+        streams = [(str(p), functools.partial(audio_lib.stream, p, self.sample_rate)) for p in paths]
+        return self._run(streams, raise_errors=False, progress=progress)
 
     def stream_windows(self, blocks: Iterable[np.ndarray]) -> Iterator[tuple[int, np.ndarray, int]]:
         """``(start, samples, valid)`` of the windows :meth:`windows` cuts, from a stream of blocks.
@@ -150,12 +203,18 @@ class Predictor:
             yield s, held[s - base : s - base + w], min(n - s, w)
 
     def _run(
-        self, streams: Iterable[tuple[str, Callable[[], Iterable[np.ndarray]]]], *, raise_errors: bool
+        self,
+        streams: Iterable[tuple[str, Callable[[], Iterable[np.ndarray]]]],
+        *,
+        raise_errors: bool,
+        progress: Callable[[float], None] | None = None,
     ) -> list[Prediction | audio_lib.AudioError]:
         """One outcome per ``(source, blocks)``: its Prediction, or the AudioError its blocks raised.
 
         Windows of consecutive inputs share batches (short clips do not each pay for a
-        whole batch); only the batch being filled is held.
+        whole batch); only the batch being filled is held. A too-short clip is known at
+        its end: its windows (one, unless min_seconds exceeds the window) are scored with
+        the rest and dropped, which is simpler than holding windows back.
         """
         batch = np.zeros((self.batch_size, self.window), np.float32)
         lengths = np.full(self.batch_size, self.window, np.int32)  # padding rows: any valid length
@@ -193,16 +252,21 @@ class Predictor:
                 if raise_errors:
                     raise
                 outcomes[i] = err
+            if progress is not None:
+                progress(0.0 if isinstance(outcomes[i], Exception) else outcomes[i][1] / self.sample_rate)
         flush()
         return [o if isinstance(o, Exception) else self._prediction(*o, probs[i]) for i, o in enumerate(outcomes)]
 
     def _prediction(self, source: str, samples: int, window_probs: list[np.ndarray]) -> Prediction:
+        seconds = samples / self.sample_rate
+        if seconds < self.min_seconds:
+            return Prediction(source, None, {}, seconds, windows=0, status=TOO_SHORT)
         mean = np.stack(window_probs).mean(axis=0)
         return Prediction(
             source=source,
             label=self.class_names[int(np.argmax(mean))],
             probabilities={name: float(p) for name, p in zip(self.class_names, mean)},
-            seconds=samples / self.sample_rate,
+            seconds=seconds,
             windows=len(window_probs),
         )
 
@@ -220,7 +284,7 @@ def _blocks_of(clip: np.ndarray) -> Callable[[], list[np.ndarray]]:
 
 def _class_names(workdir: pathlib.Path) -> list[str]:
     """The run's class names, which the model's output size needs before restoring."""
-    path = workdir / supervised.CLASSES_FILE
+    path = workdir / network.CLASSES_FILE
     if not path.is_file():
         raise checkpoint.CheckpointError(f"{path} not found: {workdir} is not a jaxser training run directory")
     return json.loads(path.read_text())["class_names"]

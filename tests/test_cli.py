@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
+import csv
+import io
 import json
 
 import librosa
@@ -89,14 +92,35 @@ def test_train_evaluate_predict_from_the_command_line(tmp_path, tiny_config_file
     sf.write(good, 0.1 * np.random.default_rng(0).standard_normal(24000), 16000)
     bad = tmp_path / "bad.wav"
     bad.write_bytes(b"not audio at all")
-    assert cli.main(["predict", "--checkpoint", str(workdir), str(good), str(bad), "--format", "json"]) == 0
+    blip = tmp_path / "blip.wav"  # 2.5 ms: too short to judge
+    sf.write(blip, 0.1 * np.random.default_rng(1).standard_normal(40), 16000)
+    argv = ["predict", "--checkpoint", str(workdir), str(good), str(bad), str(blip)]
+    assert cli.main([*argv, "--format", "json"]) == 0
     captured = capsys.readouterr()
     predictions = json.loads(captured.out)
-    assert [p["file"] for p in predictions] == [str(good)]
-    assert "skipped" in captured.err and "bad.wav" in captured.err
+    assert [(p["file"], p["status"]) for p in predictions] == [
+        (str(good), "ok"), (str(bad), "unreadable"), (str(blip), "too_short")
+    ]
+    ok, unreadable, too_short = predictions
+    assert ok["label"] in ok["probabilities"] and ok["seconds"] == 1.5
+    assert unreadable["label"] is None and "not a recognised audio file" in unreadable["reason"]
+    assert too_short["label"] is None and too_short["probabilities"] is None and too_short["seconds"] == 0.0025
+    assert "skipped" in captured.err and "bad.wav" in captured.err and "blip" not in captured.err
     assert cli.main(["predict", "--checkpoint", str(workdir), str(bad)]) == 1
-    assert cli.main(["predict", "--checkpoint", str(workdir), str(good), "--format", "csv"]) == 0
-    assert capsys.readouterr().out.splitlines()[0].startswith("file,label,")
+
+    assert cli.main([*argv, "--format", "csv"]) == 0
+    rows = list(csv.reader(io.StringIO(capsys.readouterr().out)))
+    assert rows[0][:2] == ["file", "label"] and rows[0][-2:] == ["seconds", "status"]  # status last: old columns stay
+    assert [(r[0], r[-1]) for r in rows[1:]] == [(str(good), "ok"), (str(bad), "unreadable"), (str(blip), "too_short")]
+    assert rows[3][1:-2] == [""] * (len(rows[0]) - 3)  # a too-short clip gets no label and no probabilities
+
+    # The table is for reading: unreadable files are reported on stderr only.
+    assert cli.main([*argv, "--min-seconds", "0.001"]) == 0
+    captured = capsys.readouterr()
+    table = captured.out.splitlines()
+    assert len(table) == 3 and "too short" not in captured.out  # 2.5 ms is long enough now
+    assert cli.main([*argv]) == 0
+    assert "(too short, 0.0025 s)" in capsys.readouterr().out
 
 
 def test_cv_from_the_command_line(tmp_path, tiny_config_file, capsys):
@@ -130,3 +154,57 @@ def test_distributed_flags_checked_before_connecting(tmp_path, tiny_config_file,
     code = cli.main(["train", "--config", str(tiny_config_file), "--workdir", str(tmp_path / "w"), *flags])
     assert code == 2
     assert message in capsys.readouterr().err
+
+
+def _all_parsers(parser: argparse.ArgumentParser):
+    yield parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                yield from _all_parsers(sub)
+
+
+def test_help_is_plain_text():
+    """Help shows on a terminal: no reStructuredText markup such as ``jaxser``."""
+    parsers = list(_all_parsers(cli.build_parser()))
+    assert len(parsers) == 8  # jaxser and its seven commands
+    for parser in parsers:
+        text = parser.format_help()
+        assert "``" not in text, parser.prog
+    predict_help = parsers[0]._actions[-1].choices["predict"].format_help()
+    assert "--min-seconds" in predict_help and "eighth of the model's input window" in " ".join(predict_help.split())
+
+
+def test_verbose_goes_before_or_after_the_command_or_in_the_environment(monkeypatch):
+    parser = cli.build_parser()
+    monkeypatch.delenv(cli.VERBOSE_ENV, raising=False)
+    for argv, verbose in ((["--verbose", "demo"], True), (["demo", "--verbose"], True), (["demo"], False)):
+        assert cli._verbose(parser.parse_args(argv)) is verbose, argv
+    for value, verbose in (("1", True), ("0", False), ("", False)):
+        monkeypatch.setenv(cli.VERBOSE_ENV, value)
+        assert cli._verbose(parser.parse_args(["demo"])) is verbose, value
+
+
+@pytest.mark.parametrize("value", ["-1", "nan", "soon"])
+def test_min_seconds_must_be_a_duration(value, capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["predict", "--checkpoint", "run", "a.wav", "--min-seconds", value])
+    assert "--min-seconds: expected seconds >= 0" in capsys.readouterr().err
+
+
+class _Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_predict_progress_bar_only_on_a_terminal(monkeypatch):
+    monkeypatch.setattr("sys.stderr", io.StringIO())
+    with cli._progress_bar(3) as progress:
+        assert progress is None  # redirected: no bar, no callback
+    terminal = _Terminal()
+    monkeypatch.setattr("sys.stderr", terminal)
+    with cli._progress_bar(3, refresh_s=0) as progress:
+        for seconds in (2.0, 0.0, 4.0):  # per file: seconds of audio read (0: unreadable)
+            progress(seconds)
+    shown = terminal.getvalue()
+    assert "3/3" in shown and "6 s audio" in shown and "x real time" in shown

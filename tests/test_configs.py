@@ -1,13 +1,17 @@
 """Every config under configs/ loads, validates and runs one train step on fake data.
 
 So no config rots: a renamed model field or a bad value fails here, in seconds,
-instead of an hour into a cross-validation run. Smoke mode (``:smoke`` / ``:tiny``)
-keeps clips short; the model and step are the config's own.
+instead of an hour into a cross-validation run. Smoke mode (``:smoke``) keeps clips
+short; the model and step are the config's own. Configs load from any working
+directory, importing their shared base as a package sibling, never through sys.path.
 """
 
 from __future__ import annotations
 
+import json
 import pathlib
+import subprocess
+import sys
 
 import jax.numpy as jnp
 import numpy as np
@@ -16,8 +20,8 @@ import pytest
 from jaxser import config as config_lib
 from jaxser.train import parallel, state as state_lib, steps, supervised
 
-CONFIGS = sorted(p for p in (pathlib.Path(__file__).parents[1] / "configs").glob("*.py") if not p.stem.endswith("_base"))
-SMOKE_ARG = {"default": "tiny"}
+ROOT = pathlib.Path(__file__).parents[1]
+CONFIGS = sorted(p for p in (ROOT / "configs").glob("*.py") if not p.stem.endswith("_base") and p.stem != "__init__")
 
 
 def test_there_are_configs():
@@ -26,7 +30,7 @@ def test_there_are_configs():
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
 def test_config_runs_one_step(path):
-    config = config_lib.load(f"{path}:{SMOKE_ARG.get(path.stem, 'smoke')}")
+    config = config_lib.load(f"{path}:smoke")
     full = config_lib.load(path)  # the real config validates too
     assert full.name == path.stem or path.stem == "default"
     assert "jaxser " in _docstring(path) and "Expected" in _docstring(path) or path.stem == "default"
@@ -56,6 +60,47 @@ def test_config_runs_one_step(path):
     new, metrics = fn(dp.replicate(state), dp.shard(batch))
     assert int(new.step) == 1
     assert np.isfinite(float(metrics["loss_sum"]))
+
+
+# Loads every config, plain and in smoke mode, by the path given on argv; prints their names.
+_LOAD_ALL = """
+import json, sys
+from jaxser import config
+print(json.dumps({p + s: config.load(p + s).name for p in sys.argv[1:] for s in ("", ":smoke")}))
+"""
+
+
+@pytest.mark.parametrize("where", ["repo_root", "elsewhere"])
+def test_configs_load_from_any_working_directory(where, tmp_path):
+    """As ``jaxser train --config configs/x.py`` does, in a fresh process (pytest's own
+    sys.path holds the repository root, which would hide a config that relies on it)."""
+    if where == "repo_root":
+        cwd, paths = ROOT, [str(p.relative_to(ROOT)) for p in CONFIGS]
+    else:
+        cwd, paths = tmp_path, [str(p) for p in CONFIGS]
+    out = subprocess.run([sys.executable, "-c", _LOAD_ALL, *paths], cwd=cwd, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    names = json.loads(out.stdout.strip().splitlines()[-1])
+    assert len(names) == 2 * len(CONFIGS)
+    for path in paths:
+        assert names[path] == names[path + ":smoke"]
+
+
+def test_configs_import_their_base_without_sys_path():
+    for path in sorted((ROOT / "configs").glob("*.py")):
+        assert "sys.path" not in path.read_text(), f"{path.name}: import the base with 'from . import ...'"
+
+
+@pytest.mark.parametrize("arg", ["tiny", "Smoke", ""])
+def test_smoke_is_the_only_config_argument(arg):
+    with pytest.raises(config_lib.ConfigError, match=f"config argument '{arg}' is not known: the only one is 'smoke'"):
+        config_lib.load(f"{ROOT / 'configs' / 'default.py'}:{arg}")
+
+
+def test_smoke_mode_of_the_demo_is_its_tiny_corpus():
+    smoke, full = config_lib.load(f"{ROOT / 'configs' / 'default.py'}:smoke"), config_lib.load(ROOT / "configs" / "default.py")
+    assert (smoke.data.config, smoke.train.epochs) == ("tiny", 2)
+    assert (full.data.config, full.train.epochs) == ("default", 20)
 
 
 def test_overrides_are_typed_and_checked(tmp_path):

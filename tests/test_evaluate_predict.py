@@ -129,3 +129,38 @@ def test_predictor_scores_whole_clips_in_pad_mode(run_dir, tmp_path):
     sf.write(path, np.zeros(16000 * 4, np.float32), 16000)
     predictions, failures = padded.predict_files([path])
     assert not predictions and "longer than the model's input" in failures[0][1]
+
+
+def test_predictor_reports_clips_too_short_to_judge(run_dir, tmp_path):
+    """A clip under min_seconds (default: an eighth of the model's window) is not labelled."""
+    predictor = Predictor.from_checkpoint(run_dir)
+    assert predictor.window_seconds == 2.0 and predictor.min_seconds == 0.25
+    rng = np.random.default_rng(2)
+    blip, enough = ((0.1 * rng.standard_normal(n)).astype(np.float32) for n in (40, 4800))  # 2.5 ms, 0.3 s
+    short, ok = predictor.predict([blip, enough])
+    assert (short.status, short.label, short.probabilities, short.windows) == ("too_short", None, {}, 0)
+    assert short.seconds == 40 / 16000
+    assert ok.status == "ok" and ok.label in ok.probabilities and ok.windows == 1
+    # Files too, through predict_files: too short is a result, not a failure.
+    path = tmp_path / "blip.wav"
+    sf.write(path, blip, 16000)
+    predictions, failures = predictor.predict_files([path])
+    assert not failures and predictions[0].status == "too_short"
+    # The threshold is the caller's to choose.
+    anything = Predictor.from_checkpoint(run_dir, min_seconds=0)
+    assert anything.predict([blip])[0].status == "ok"
+    strict = Predictor(predictor.config, predictor.variables, predictor.class_names, min_seconds=0.35)
+    assert [p.status for p in strict.predict([blip, enough])] == ["too_short", "too_short"]
+    with pytest.raises(ValueError, match="min_seconds"):
+        Predictor(predictor.config, predictor.variables, predictor.class_names, min_seconds=-1)
+
+
+def test_outcomes_keep_the_input_order_and_report_progress(run_dir, tmp_path):
+    predictor = Predictor.from_checkpoint(run_dir)
+    good, bad = tmp_path / "good.wav", tmp_path / "bad.wav"
+    sf.write(good, 0.1 * np.random.default_rng(3).standard_normal(24000), 16000)
+    bad.write_bytes(b"not audio")
+    seen = []
+    outcomes = predictor.outcomes([bad, good, bad], progress=seen.append)
+    assert [type(o).__name__ for o in outcomes] == ["AudioError", "Prediction", "AudioError"]
+    assert seen == [0.0, 1.5, 0.0]  # seconds of audio read, per file

@@ -6,9 +6,11 @@
     names = builder("emodb").info.features["label"].names
     meta = metadata("emodb", data_dir="/tmp/tfds")   # id, label, speaker, gender, ... no audio
 
-The first call builds the corpus into ``data_dir`` (TFDS' default,
-``~/tensorflow_datasets``, when None) from the audio in ``manual_dir``; later calls
-read what was built and need no ``manual_dir``. Nothing here goes to the network except
+The first call builds the corpus into ``data_dir`` from the audio in ``manual_dir``;
+later calls read what was built and need no ``manual_dir``. ``data_dir=None`` is the
+folder the ``jaxser`` command and the trainer use too (``$JAXSER_TFDS_DIR``, else
+``~/.cache/jaxser/tensorflow_datasets``: :func:`jaxser.data.locations.default_data_dir`),
+so a corpus is built once. Nothing here goes to the network except
 ``crema_d``, whose TFDS builder downloads the corpus itself.
 """
 
@@ -19,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from jaxser.data import locations
 from jaxser.data.tf_setup import tensorflow
 
 tf = tensorflow()  # before TFDS imports TensorFlow: keep TF off the accelerators
@@ -57,7 +60,8 @@ def builder(
     manual_dir: str | pathlib.Path | None = None,
     download_and_prepare: bool = False,
 ) -> tfds.core.DatasetBuilder:
-    """The TFDS builder of corpus ``name`` (``config``: e.g. IEMOCAP's ``"4class"``).
+    """The TFDS builder of corpus ``name`` (``config``: e.g. IEMOCAP's ``"4class"``) in
+    ``data_dir`` (None: :func:`jaxser.data.locations.default_data_dir`).
 
     With ``download_and_prepare=True`` the corpus is also built into ``data_dir`` from
     ``manual_dir`` unless it is there already.
@@ -73,7 +77,7 @@ def builder(
             f"{name} has no config {config!r}; "
             + (f"valid configs: {', '.join(configs)}" if configs else "it has no configs (pass config=None)")
         )
-    corpus = cls(data_dir=None if data_dir is None else str(data_dir), config=config)
+    corpus = cls(data_dir=str(locations.data_dir(data_dir)), config=config)
     if download_and_prepare:
         _prepare(corpus, name, manual_dir)
     return corpus

@@ -1,7 +1,9 @@
 """From a config to a corpus, its folds and the pipelines of one fold.
 
 Kept apart from the training loop so evaluation, prediction and the cross-validation
-runner build exactly the same data as training did.
+runner build exactly the same data as training did. Importing this module imports
+neither TensorFlow nor scikit-learn (prediction needs only :func:`pipeline_config`);
+loading a corpus or splitting it does.
 """
 
 from __future__ import annotations
@@ -9,13 +11,16 @@ from __future__ import annotations
 import dataclasses
 import os
 import pathlib
+from typing import TYPE_CHECKING
 
 import ml_collections
 import numpy as np
 
-from jaxser.data import corpora, pipeline, splits
+from jaxser.data import locations
+from jaxser.data.pipeline_config import PipelineConfig
 
-DEFAULT_DATA_DIR = pathlib.Path.home() / ".cache" / "jaxser" / "tensorflow_datasets"
+if TYPE_CHECKING:
+    from jaxser.data import splits
 
 
 @dataclasses.dataclass
@@ -26,9 +31,8 @@ class Corpus:
 
 
 def data_dir(config: ml_collections.ConfigDict) -> pathlib.Path:
-    if config.data.data_dir:
-        return pathlib.Path(config.data.data_dir)
-    return pathlib.Path(os.environ.get("JAXSER_TFDS_DIR", DEFAULT_DATA_DIR))
+    """Where the config's corpus is built: ``data.data_dir``, else :func:`jaxser.data.locations.default_data_dir`."""
+    return locations.data_dir(config.data.data_dir)
 
 
 def manual_dir(config: ml_collections.ConfigDict) -> pathlib.Path | None:
@@ -40,6 +44,8 @@ def manual_dir(config: ml_collections.ConfigDict) -> pathlib.Path | None:
 
 def load_corpus(config: ml_collections.ConfigDict) -> Corpus:
     """The whole corpus (built on first use), its metadata and class names."""
+    from jaxser.data import corpora  # late: TensorFlow
+
     kwargs = dict(
         manual_dir=manual_dir(config), data_dir=data_dir(config), config=config.data.config or None
     )
@@ -58,6 +64,8 @@ def load_corpus(config: ml_collections.ConfigDict) -> Corpus:
 
 def folds(config: ml_collections.ConfigDict, meta) -> list[splits.Fold]:
     """Every fold of the config's split, in order."""
+    from jaxser.data import splits  # late: scikit-learn
+
     s = config.split
     validation = None
     if s.val_speakers:
@@ -85,6 +93,8 @@ def folds(config: ml_collections.ConfigDict, meta) -> list[splits.Fold]:
 
 
 def fold(config: ml_collections.ConfigDict, meta, index: int | None = None) -> splits.Fold:
+    from jaxser.data import splits  # late: scikit-learn
+
     all_folds = folds(config, meta)
     index = config.split.fold if index is None else index
     if not 0 <= index < len(all_folds):
@@ -94,9 +104,10 @@ def fold(config: ml_collections.ConfigDict, meta, index: int | None = None) -> s
     return all_folds[index]
 
 
-def pipeline_config(config: ml_collections.ConfigDict) -> pipeline.PipelineConfig:
+def pipeline_config(config: ml_collections.ConfigDict) -> PipelineConfig:
+    """The config's pipeline options: its training clips and evaluation windows."""
     d = config.data
-    return pipeline.PipelineConfig(
+    return PipelineConfig(
         batch_size=config.train.global_batch_size,
         clip_seconds=d.clip_seconds,
         sample_rate=d.sample_rate,

@@ -37,17 +37,17 @@ from jaxser import config as config_lib
 from jaxser import machine
 from jaxser import metrics as metrics_lib
 from jaxser import augment as augment_lib
-from jaxser import losses, models, systems
+from jaxser import losses, systems
 from jaxser.data import pipeline, splits
 from jaxser.train import checkpoint, data, metric_log, replicas, state as state_lib, steps
 from jaxser.train import ema as ema_lib, workdir as workdir_lib
+from jaxser.train.network import CLASSES_FILE, build_model  # noqa: F401  (re-exported)
 from jaxser.train.parallel import AXIS, REPLICATED, SHARDED, DataParallel
 
 log = logging.getLogger(__name__)
 
 TRAIN_KEYS = ("audio", "length", "label", "mask")
 EVAL_KEYS = ("audio", "length", "label", "mask", "utterance")
-CLASSES_FILE = "classes.json"
 RESUMABLE_CHANGES = ("epochs", "progress", "log_every_steps", "checkpoint_every_steps")
 
 
@@ -57,10 +57,6 @@ class NonFiniteError(FloatingPointError):
 
 class WorkdirError(RuntimeError):
     """A workdir that holds a different run; the message says what to do."""
-
-
-def build_model(config: ml_collections.ConfigDict, num_classes: int, *, bn_axis_name: str | None):
-    return models.build(config.model.name, num_classes, bn_axis_name=bn_axis_name, **config.model.kwargs.to_dict())
 
 
 def write_config(config: ml_collections.ConfigDict, workdir: pathlib.Path) -> None:

@@ -41,7 +41,7 @@ def env(tmp_path_factory):
 
 
 def _cv(workdir):
-    return [sys.executable, "-m", "jaxser", "cv", "--config", f"{CONFIG}:tiny", "--workdir", str(workdir),
+    return [sys.executable, "-m", "jaxser", "cv", "--config", f"{CONFIG}:smoke", "--workdir", str(workdir),
             "--folds", "0,1", *OVERRIDES]
 
 
@@ -61,7 +61,7 @@ def reference(env, tmp_path_factory):
 def test_trainer_killed_and_restarted_ends_bit_identical(env, reference, tmp_path):
     rng = random.Random(SEED)
     points = [KillAt(rng.randint(2, 9)), KillAt(rng.randint(10, 16), during_save=True)]
-    command = [sys.executable, "-m", "jaxser", "train", "--config", f"{CONFIG}:tiny", "--workdir", str(tmp_path),
+    command = [sys.executable, "-m", "jaxser", "train", "--config", f"{CONFIG}:smoke", "--workdir", str(tmp_path),
                "--json", "--config.split.fold=0", *OVERRIDES]
     kills, final = run_killed(command, tmp_path, points, env=env)
     assert sum(k.saving for k in kills) >= 1, f"no kill landed in a save: {kills} (seed {SEED})"
