@@ -22,6 +22,31 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("JAXSER_COMPILE_CACHE", "")  # CLI tests: no persistent cache in the user's home
 
 
+def pytest_configure(config):
+    """One persistent XLA compilation cache for the session's in-process tests, in a
+    temporary folder: many tests build the same tiny trainer, whose steps then compile
+    once per session instead of once per test. Tests that count compilations count
+    traces (``_cache_size``), which a cache hit does not change; the subprocess tests
+    keep their own settings (JAXSER_COMPILE_CACHE above)."""
+    import tempfile
+
+    import jax
+
+    folder = tempfile.mkdtemp(prefix="jaxser-test-xla-cache-")
+    config._jaxser_xla_cache = folder
+    jax.config.update("jax_compilation_cache_dir", folder)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+
+
+def pytest_unconfigure(config):
+    import shutil
+
+    folder = getattr(config, "_jaxser_xla_cache", None)
+    if folder:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def _data_root() -> pathlib.Path | None:
     value = os.environ.get("JAXSER_DATA")
     return pathlib.Path(value).resolve() if value else None
