@@ -8,7 +8,6 @@ clip (per index of the batch axes), over its valid frames only.
 
 from __future__ import annotations
 
-import functools
 import math
 import warnings
 
@@ -17,6 +16,38 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxser.features import framing, spectral
+
+# Slaney's mel scale: linear below 1 kHz (200/3 Hz per mel), logarithmic above.
+_SLANEY_HZ_PER_MEL = 200.0 / 3.0
+_SLANEY_BREAK_HZ = 1000.0
+_SLANEY_BREAK_MEL = _SLANEY_BREAK_HZ / _SLANEY_HZ_PER_MEL
+_SLANEY_LOG_STEP = math.log(6.4) / 27.0
+
+
+def hz_to_mel(frequencies, *, htk: bool = False) -> np.ndarray:
+    """Hz -> mel (Slaney's scale, or HTK's ``2595 log10(1 + f / 700)``), in float64."""
+    f = np.asarray(frequencies, dtype=np.float64)
+    if htk:
+        return 2595.0 * np.log10(1.0 + f / 700.0)
+    linear = f / _SLANEY_HZ_PER_MEL
+    above = np.maximum(f, _SLANEY_BREAK_HZ)  # keeps log() finite where it is not used
+    log_part = _SLANEY_BREAK_MEL + np.log(above / _SLANEY_BREAK_HZ) / _SLANEY_LOG_STEP
+    return np.where(f >= _SLANEY_BREAK_HZ, log_part, linear)
+
+
+def mel_to_hz(mels, *, htk: bool = False) -> np.ndarray:
+    """Inverse of :func:`hz_to_mel`."""
+    m = np.asarray(mels, dtype=np.float64)
+    if htk:
+        return 700.0 * (10.0 ** (m / 2595.0) - 1.0)
+    linear = m * _SLANEY_HZ_PER_MEL
+    log_part = _SLANEY_BREAK_HZ * np.exp(_SLANEY_LOG_STEP * (m - _SLANEY_BREAK_MEL))
+    return np.where(m >= _SLANEY_BREAK_MEL, log_part, linear)
+
+
+def mel_frequencies(n_mels: int = 128, *, fmin: float = 0.0, fmax: float = 11025.0, htk: bool = False) -> np.ndarray:
+    """``n_mels`` frequencies (Hz) equally spaced on the mel scale from fmin to fmax."""
+    return mel_to_hz(np.linspace(hz_to_mel(fmin, htk=htk), hz_to_mel(fmax, htk=htk), n_mels), htk=htk)
 
 
 def mel_filterbank(
@@ -30,43 +61,44 @@ def mel_filterbank(
     norm="slaney",
     dtype=np.float32,
 ) -> np.ndarray:
-    """Triangular mel filters ``[n_mels, 1 + n_fft // 2]``: ``librosa.filters.mel``'s matrix.
+    """Triangular mel filters ``[n_mels, 1 + n_fft // 2]``, the matrix of ``librosa.filters.mel``.
+
+    Built here rather than by librosa: importing ``librosa.filters`` pulls in
+    scipy.signal and numba, 2.5 s of every command's start (a prediction's included),
+    for a few lines of NumPy that the tests hold to librosa's matrix within 1e-6.
 
     ``norm='slaney'`` scales each triangle to unit area (2 / bandwidth), ``None`` keeps
-    peak 1, a number p divides each filter by its p-norm. Built in float64 on the host,
-    once per setting, and cast to ``dtype``: a NumPy constant, applied as ``S @ fb.T``
-    on ``[..., frames, bins]`` spectra.
+    peak 1, a number p divides each filter by its p-norm. A NumPy constant: apply it
+    as ``S @ fb.T`` on ``[..., frames, bins]`` spectra.
     """
-    fmax = float(sr) / 2.0 if fmax is None else float(fmax)
+    if fmax is None:
+        fmax = float(sr) / 2.0
     if not 0.0 <= fmin < fmax:
         raise ValueError(f"need 0 <= fmin < fmax, got fmin={fmin}, fmax={fmax}")
-    if isinstance(norm, str) and norm != "slaney":
+    bins = np.fft.rfftfreq(n_fft, d=1.0 / sr)
+    edges = mel_frequencies(n_mels + 2, fmin=fmin, fmax=fmax, htk=htk)
+    width = np.diff(edges)
+    offset = edges[:, None] - bins[None, :]  # [n_mels + 2, n_bins]
+    rising = -offset[:-2] / width[:-1, None]
+    falling = offset[2:] / width[1:, None]
+    weights = np.maximum(0.0, np.minimum(rising, falling))
+    if norm == "slaney":
+        weights *= (2.0 / (edges[2:] - edges[:-2]))[:, None]
+    elif isinstance(norm, str):
         raise ValueError(f"norm={norm!r} is not supported; use 'slaney', None or a number (p-norm)")
-    weights = _librosa_mel(float(sr), int(n_fft), int(n_mels), float(fmin), fmax, bool(htk), norm)
-    # A filter no FFT bin falls into (librosa spares the first one when fmin is 0).
-    empty = weights.max(axis=1) <= 0
-    empty[0] &= fmin > 0
-    if empty.any():
+    elif norm is not None:
+        if np.isinf(norm):
+            size = np.max(np.abs(weights), axis=1)
+        else:
+            size = np.sum(np.abs(weights) ** norm, axis=1) ** (1.0 / norm)
+        weights /= np.where(size > np.finfo(weights.dtype).tiny, size, 1.0)[:, None]
+    if np.any((edges[:-2] > 0) & (weights.max(axis=1) <= 0)):
         warnings.warn(
             f"empty mel filters for sr={sr}, n_fft={n_fft}, n_mels={n_mels}: some channels are always 0; "
             "reduce n_mels or raise n_fft",
             stacklevel=2,
         )
     return weights.astype(dtype)
-
-
-@functools.lru_cache(maxsize=32)
-def _librosa_mel(sr: float, n_fft: int, n_mels: int, fmin: float, fmax: float, htk: bool, norm) -> np.ndarray:
-    # Imported here, not with the module: librosa loads numba (~0.5 s even after jax and scipy).
-    import librosa.filters
-
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Empty filters", category=UserWarning)  # ours names the fix
-        weights = librosa.filters.mel(
-            sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax, htk=htk, norm=norm, dtype=np.float64
-        )
-    weights.setflags(write=False)  # shared by every caller through the cache
-    return weights
 
 
 def _is_max(ref) -> bool:
