@@ -104,18 +104,13 @@ class Predictor:
             raise checkpoint.CheckpointError(classic.predict_refusal(workdir))
         directory = workdir / "checkpoints" / which
         meta_names = _class_names(workdir)
-        if not config.train.ema_decay:
-            # Shaped by the checkpoint's metadata: no model trace just to read it.
-            variables, meta = checkpoint.read_variables(directory)
-            return cls(config, variables, meta["class_names"], batch_size=batch_size, min_seconds=min_seconds)
-        # Weight averages (train.ema_decay) live beside the weights: restore the whole state.
         model = network.build_model(config, len(meta_names), bn_axis_name=None)
         tx = state_lib.optimizer(config.train, 1)
         samples = data.pipeline_config(config).clip_samples
 
         def initial_state():
             state = state_lib.create(model, tx, 0, jnp.zeros((1, samples)), jnp.full((1,), samples))
-            return ema_lib.maybe_attach(state, config)
+            return ema_lib.maybe_attach(state, config)  # train.ema_decay: the checkpoint holds averages
 
         # Shapes only: initialising the weights for real would run the model op by op
         # (seconds of start-up) just to be overwritten by the checkpoint. Restored onto
@@ -125,7 +120,7 @@ class Predictor:
             lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=device), jax.eval_shape(initial_state)
         )
         state, meta = checkpoint.restore(directory, template)
-        state = ema_lib.for_eval(state)  # predict with the averaged weights
+        state = ema_lib.for_eval(state)  # predict with the averaged weights when the run kept them
         return cls(config, state.variables(), meta["class_names"], batch_size=batch_size, min_seconds=min_seconds)
 
     @property

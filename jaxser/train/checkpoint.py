@@ -345,43 +345,6 @@ def load_network(
     return _newest_good(directory, step, None, attempt)
 
 
-def read_variables(directory: str | pathlib.Path, *, step: int | None = None) -> tuple[dict, dict]:
-    """``({"params", "batch_stats"}, meta)`` of the one-network checkpoint in ``directory``
-    (``checkpoints/best`` or ``latest``), for inference, on the default device.
-
-    Shaped from the checkpoint's own metadata, so no model is traced to read it (what
-    :func:`restore` needs a template for): a second of every prediction's start-up. Only
-    those two parts are read, checked against the SHA-256 saved for them; damaged
-    checkpoints are skipped as :func:`restore` skips them. Checkpoints without per-part
-    digests (older runs) are read unchecked, as :func:`load_network` reads them.
-    """
-    device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
-    abstract_leaf = lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=device)  # noqa: E731
-
-    def attempt(manager, directory, candidate):
-        step_dir = directory / str(candidate)
-        _check_json_files(step_dir)
-        meta = json.loads((step_dir / "meta" / "metadata").read_text())
-        handler = ocp.PyTreeCheckpointHandler()
-        try:
-            saved = handler.metadata(step_dir / "state").tree
-            prefix, saved_net = _source_network(saved, "", None, directory)
-            abstract = {part: jax.tree.map(abstract_leaf, saved_net[part]) for part in NETWORK_PARTS}
-            args = ocp.args.PyTreeRestore(
-                abstract, restore_args=ocp.checkpoint_utils.construct_restore_args(abstract), partial_restore=True
-            )
-            restored = handler.restore(step_dir / "state", args=args)
-        finally:
-            handler.close()
-        for part in NETWORK_PARTS:
-            digest = (meta.get(PART_SHA256) or {}).get(prefix + part)
-            if digest is not None and replicas.digest(restored[part]) != digest:
-                raise CheckpointError(f"its {part} do not match the SHA-256 saved with them (a changed byte: bit rot or a bad copy)")
-        return {part: restored[part] for part in NETWORK_PARTS}, meta
-
-    return _newest_good(directory, step, None, attempt)
-
-
 def _under(prefix: str, tree: dict) -> dict:
     for key in reversed([k for k in prefix.split("/") if k]):
         tree = {key: tree}

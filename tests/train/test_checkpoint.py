@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 
-import jax
 import numpy as np
 import pytest
 
@@ -76,23 +75,3 @@ def test_second_run_in_the_same_workdir_is_refused(tmp_path, tfds_dir, tiny_corp
     _, summary = trainer.fit()  # the lock went with the first holder
     assert summary["steps"] == 3
     assert np.isfinite(summary["epochs"])
-
-
-def test_read_variables_needs_no_template_checks_digests_and_falls_back(run):
-    """The prediction path: params and statistics shaped by the checkpoint's metadata."""
-    trainer, latest = run
-    state, _ = checkpoint.restore(latest, trainer.initial_state)
-    variables, meta = checkpoint.read_variables(latest)
-    assert meta["step"] == 9 and set(variables) == {"params", "batch_stats"}
-    for part in ("params", "batch_stats"):
-        same = [np.array_equal(a, b) for a, b in zip(jax.tree.leaves(variables[part]), jax.tree.leaves(getattr(state, part)))]
-        assert same and all(same)
-    # a changed digest is caught (as a changed byte would be), and the previous checkpoint is read
-    meta_file = latest / "9" / "meta" / "metadata"
-    saved = json.loads(meta_file.read_text())
-    saved[checkpoint.PART_SHA256]["params"] = "0" * 64
-    meta_file.write_text(json.dumps(saved))
-    variables, meta = checkpoint.read_variables(latest)
-    assert meta["step"] == 6
-    with pytest.raises(checkpoint.CheckpointError, match="SHA-256"):
-        checkpoint.read_variables(latest, step=9)
