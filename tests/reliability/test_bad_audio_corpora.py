@@ -5,6 +5,7 @@ build every good file and report every bad one, and the input pipeline reads wha
 from __future__ import annotations
 
 import itertools
+import os
 import types
 
 import numpy as np
@@ -28,7 +29,10 @@ def skipped_files(records) -> list[tuple[str, str]]:
         lines = record.getMessage().splitlines()
         if "skipped" in lines[0]:
             found.extend(tuple(line.strip().split(": ", 1)) for line in lines[1:])
-    return found
+    # The warning writes a non-UTF-8 name's bytes as \\xNN (common.text_id): back to the
+    # path Python gave the builder, so it compares with the case's own path.
+    return [(os.fsdecode(path.encode("utf-8").decode("unicode_escape").encode("latin-1")), reason)
+            if "\\x" in path else (path, reason) for path, reason in found]
 
 
 def _build(name, root, config=None):

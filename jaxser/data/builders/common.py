@@ -106,7 +106,8 @@ def report(name: str, problems: list[Problem], total: int) -> None:
     """One warning listing every skipped file with its reason (none when all is well)."""
     if not problems:
         return
-    lines = [f"  {p.path}: {p.reason}" for p in problems]
+    # text_id: a non-UTF-8 file name would make logging (and any UTF-8 writer) fail on it
+    lines = [f"  {text_id(str(p.path))}: {text_id(str(p.reason))}" for p in problems]
     log.warning("%s: skipped %d of %d files:\n%s", name, len(problems), total, "\n".join(lines))
 
 
