@@ -58,6 +58,14 @@ class _Attention(nn.Module):
         return jnp.einsum("bt,bth->bh", weights, h)
 
 
+def _softmax_layer(learned, num_classes: int, dropout_rate: float, *, train: bool, features: bool):
+    """Dropout then Dense ``out`` (the softmax is the loss's); called inside a compact
+    ``__call__``, so ``out`` is the calling network's layer. ``features``: also return
+    the learned features."""
+    logits = nn.Dense(num_classes, name="out")(nn.Dropout(dropout_rate, deterministic=not train)(learned))
+    return (logits, learned) if features else logits
+
+
 def _cmvn(x: jax.Array, valid: jax.Array) -> jax.Array:
     """Standardise each coefficient over a clip's valid frames; padded frames stay 0."""
     m = valid[..., None].astype(x.dtype)
@@ -116,8 +124,7 @@ class ACLN(nn.Module):
         alf = _Attention(self.attention_units, name="attention")(h, valid)
         if not self.head:
             return alf
-        logits = nn.Dense(self.num_classes, name="out")(nn.Dropout(self.dropout_rate, deterministic=not train)(alf))
-        return (logits, alf) if features else logits
+        return _softmax_layer(alf, self.num_classes, self.dropout_rate, train=train, features=features)
 
 
 class FCN(nn.Module):
@@ -144,8 +151,7 @@ class FCN(nn.Module):
         elf = h
         if not self.head:
             return elf
-        logits = nn.Dense(self.num_classes, name="out")(nn.Dropout(self.dropout_rate, deterministic=not train)(elf))
-        return (logits, elf) if features else logits
+        return _softmax_layer(elf, self.num_classes, self.dropout_rate, train=train, features=features)
 
 
 class FusedACLNFCN(nn.Module):
@@ -167,8 +173,7 @@ class FusedACLNFCN(nn.Module):
             functionals, train=train
         )
         fused = jnp.concatenate([alf, elf], axis=-1)
-        logits = nn.Dense(self.num_classes, name="out")(nn.Dropout(self.dropout_rate, deterministic=not train)(fused))
-        return (logits, fused) if features else logits
+        return _softmax_layer(fused, self.num_classes, self.dropout_rate, train=train, features=features)
 
 
 __all__ = ["ACLN", "FCN", "FusedACLNFCN"]
