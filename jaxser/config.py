@@ -29,7 +29,7 @@ import ml_collections
 
 from jaxser.data.schema import SAMPLE_RATE
 
-SPLIT_KINDS = ("loso", "session", "speaker_kfold", "stratified_kfold", "fixed")
+SPLIT_KINDS = ("loso", "session", "speaker_kfold", "stratified_kfold", "repeated_holdout", "fixed")
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop", "adagrad")
 SCHEDULES = ("constant", "cosine", "warmup_cosine")
 FEATURE_SOURCES = ("waveform", "opensmile")
@@ -72,7 +72,8 @@ def base_config() -> ml_collections.ConfigDict:
 
     c.split = ml_collections.ConfigDict()
     c.split.kind = "loso"  # one of SPLIT_KINDS
-    c.split.k = 5  # speaker_kfold / stratified_kfold
+    c.split.k = 5  # speaker_kfold / stratified_kfold; repeated_holdout: the number of repetitions
+    c.split.test_fraction = 0.2  # repeated_holdout: the share of examples each repetition tests on
     c.split.fold = 0  # which fold `jaxser train` runs (index); `jaxser cv` runs all
     c.split.val_speakers = 1  # validation: whole training speakers held out (speaker-independent)
     c.split.val_fraction = 0.0  # or: a random share of training examples (speaker-dependent)
@@ -96,6 +97,17 @@ def base_config() -> ml_collections.ConfigDict:
     c.loss.name = "cross_entropy"  # a classification loss of jaxser.losses.CLASSIFICATION
     c.loss.class_weights = "none"  # "balanced": n / (K n_k) of the fold's training labels (weighted_cross_entropy)
     c.loss.focal_gamma = 2.0  # focal: (1 - p)^gamma
+
+    c.hard_examples = ml_collections.ConfigDict()  # kind "zhong": hard-example mining and retraining
+    c.hard_examples.retrain = False  # after the first stage, retrain each network on its hard examples
+    c.hard_examples.retrain_from_epoch = 800  # with retrain: the first stage's epochs (then train.epochs is unused)
+    c.hard_examples.retrain_epochs = 50  # the retraining stage's epochs (the paper's "stop epoch")
+    c.hard_examples.beta = 0.1  # hard <=> h_i >= beta, beta in [0, 1) (the paper gives no value)
+    c.hard_examples.loss = "hard_example"  # the retraining stage's loss
+
+    c.fusion = ml_collections.ConfigDict()  # kind "zhong": a linear SVM on the networks' learned features
+    c.fusion.C = 1.0  # LinearSVC's C
+    c.fusion.max_iter = 10000
 
     c.model = ml_collections.ConfigDict()
     c.model.name = "zhao2019_cnn2d"  # a key of jaxser.models.MODELS
@@ -281,6 +293,9 @@ def validate(config: ml_collections.ConfigDict, *, num_devices: int | None = Non
         _require(bool(s.test_speakers), "split.kind='fixed' needs split.test_speakers")
     if s.kind in ("speaker_kfold", "stratified_kfold"):
         _require(s.k >= 2, f"split.k={s.k} must be >= 2 for split.kind={s.kind!r}")
+    if s.kind == "repeated_holdout":
+        _require(s.k >= 1, f"split.k={s.k} (the number of repetitions) must be >= 1 for split.kind='repeated_holdout'")
+        _require(0 < s.test_fraction < 1, f"split.test_fraction={s.test_fraction} must lie in (0, 1)")
     _require(s.fold >= 0, f"split.fold={s.fold} must be >= 0 (a fold index)")
     _require(s.val_speakers >= 0, f"split.val_speakers={s.val_speakers} must be >= 0")
     _require(0 <= s.val_fraction < 1, f"split.val_fraction={s.val_fraction} must be in [0, 1)")

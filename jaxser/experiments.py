@@ -54,7 +54,7 @@ def _run_cv(config, workdir: pathlib.Path, folds, command: str, log) -> dict:
     corpus = kind.load_data(config)
     all_folds = data.folds(config, corpus.meta)
     indices = list(range(len(all_folds))) if folds is None else list(folds)
-    fold_results = {}
+    fold_results, other_outputs = {}, {}
     for index in indices:
         fold = all_folds[index]
         directory = fold_dir(workdir, index)
@@ -82,6 +82,8 @@ def _run_cv(config, workdir: pathlib.Path, folds, command: str, log) -> dict:
             "train_steps": summary.get("steps"),
             "wall_seconds": summary.get("wall_seconds"),
         }
+        for name, other in evaluation.get("softmax", {}).items():  # e.g. each network's own softmax
+            other_outputs.setdefault(f"softmax/{name}", {})[fold.name] = other["confusion"]
         log(f"fold {fold.name}: WA {evaluation['wa']:.4f} UA {evaluation['ua']:.4f}", file=sys.stderr)
     meta = {
         "config": config.name,
@@ -93,7 +95,8 @@ def _run_cv(config, workdir: pathlib.Path, folds, command: str, log) -> dict:
         "folds_total": len(all_folds),
         "command": command,
     }
-    results_lib.write_cv_results(workdir, fold_results, corpus.class_names, meta=meta)
+    complete = {name: folds for name, folds in other_outputs.items() if len(folds) == len(fold_results)}
+    results_lib.write_cv_results(workdir, fold_results, corpus.class_names, meta=meta, other_outputs=complete)
     return results_lib.load_cv_results(workdir)
 
 
@@ -133,7 +136,10 @@ def _fold_summary(summaries: dict[str, dict]) -> dict:
 
 def _protocol(config, folds) -> str:
     independent = all(f.speaker_independent for f in folds)
-    kind = {"loso": "leave-one-speaker-out", "session": "leave-one-session-out"}.get(config.split.kind, config.split.kind)
+    s = config.split
+    kind = {"loso": "leave-one-speaker-out", "session": "leave-one-session-out"}.get(s.kind, s.kind)
+    if s.kind == "repeated_holdout":
+        kind = f"random {1 - s.test_fraction:.0%}/{s.test_fraction:.0%} split repeated {s.k} times (test sets overlap)"
     validation = (
         f"{config.split.val_speakers} training speaker(s) held out for validation/early stopping"
         if config.split.val_speakers

@@ -115,9 +115,31 @@ def _markdown(doc: dict[str, Any]) -> str:
             f"| {_cell(c)} | {pooled['counts'][c]} | {fmt(pooled['per_class_recall'][c])} | "
             f"{fmt(pooled['per_class_precision'][c])} | {fmt(pooled['per_class_f1'][c])} |"
         )
+    other = agg.get("other_outputs")
+    if other:
+        out += ["", "Other outputs of the same runs (not the folds' result):", "",
+                "| Output | Pooled WA (%) | Pooled UA (%) | Mean WA ± std | Mean UA ± std |", "|---|---:|---:|---:|---:|"]
+        for name, o in other.items():
+            p, m = o["pooled"], o["fold_mean"]
+            out.append(f"| {_cell(name)} | {_pct(p['wa'])} | {_pct(p['ua'])} | {_pct(m['wa'])} ± {_pct(m['wa_std'])} | "
+                       f"{_pct(m['ua'])} ± {_pct(m['ua_std'])} |")
     if doc.get("confusion_png"):
         out += ["", f"![Pooled confusion matrix]({doc['confusion_png']})"]
     return "\n".join(out) + "\n"
+
+
+def _other(outputs, class_names) -> dict[str, Any]:
+    if not outputs:
+        return {}
+    table = {}
+    for name, confusions in outputs.items():
+        agg = metrics.pooled_and_fold_mean(dict(confusions), class_names)
+        pooled, mean = agg["pooled"], agg["fold_mean"]
+        table[name] = {
+            "pooled": {"wa": pooled["wa"], "ua": pooled["ua"], "total": pooled["total"]},
+            "fold_mean": {k: mean[k] for k in ("wa", "wa_std", "ua", "ua_std", "n_folds")},
+        }
+    return {"other_outputs": table}
 
 
 def write_cv_results(
@@ -126,6 +148,7 @@ def write_cv_results(
     class_names: Sequence[str],
     *,
     meta: Mapping[str, Any],
+    other_outputs: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> tuple[pathlib.Path, pathlib.Path]:
     """Write ``results.json``, ``results.md`` and ``confusion_pooled.png`` into ``workdir``.
 
@@ -146,6 +169,11 @@ def write_cv_results(
       :func:`jaxser.metrics.summarize`'s numbers), ``aggregate`` (``pooled`` and
       ``fold_mean``, see :func:`jaxser.metrics.pooled_and_fold_mean`), ``class_names``,
       ``meta``, ``format_version`` and ``confusion_png``.
+
+    ``other_outputs``: ``{output name: {fold name: confusion}}`` of other outputs of the
+    same runs that are not the folds' result (each network's own softmax beside the SVM
+    that fuses them); their pooled and fold-mean WA/UA go to ``aggregate["other_outputs"]``
+    and a table of the Markdown.
     """
     workdir = pathlib.Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -168,7 +196,7 @@ def write_cv_results(
         "class_names": [str(c) for c in class_names],
         "meta": meta,
         "folds": folds,
-        "aggregate": {"pooled": agg["pooled"], "fold_mean": agg["fold_mean"]},
+        "aggregate": {"pooled": agg["pooled"], "fold_mean": agg["fold_mean"], **_other(other_outputs, class_names)},
         "confusion_png": PNG_NAME,
     }
     # Serialise first: a non-JSON value fails before any file is touched.

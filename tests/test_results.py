@@ -95,3 +95,15 @@ def test_errors(tmp_path):
     (tmp_path / "results.json").write_text(json.dumps({"format_version": 99}))
     with pytest.raises(ValueError, match="format_version 99"):
         results.load_cv_results(tmp_path)
+
+
+def test_other_outputs_are_pooled_beside_the_fold_result(tmp_path):
+    """E.g. each network's own softmax of a system whose folds are scored by an SVM."""
+    perfect = {name: np.diag(np.asarray(f["confusion"]).sum(axis=1)).tolist() for name, f in FOLDS.items()}
+    results.write_cv_results(tmp_path, FOLDS, CLASSES, meta=META, other_outputs={"softmax/acln": perfect})
+    doc = results.load_cv_results(tmp_path)
+    other = doc["aggregate"]["other_outputs"]["softmax/acln"]
+    assert other["pooled"]["wa"] == other["pooled"]["ua"] == 1.0 and other["pooled"]["total"] == 13
+    assert other["fold_mean"]["n_folds"] == 3
+    assert doc["aggregate"]["pooled"]["wa"] == pytest.approx(10 / 13)  # the folds' result is unchanged
+    assert "| softmax/acln | 100.00 | 100.00 | 100.00 ± 0.00 | 100.00 ± 0.00 |" in (tmp_path / "results.md").read_text()

@@ -20,6 +20,8 @@ from jaxser import results  # noqa: E402
 
 RUN_FILES = (results.JSON_NAME, results.MD_NAME, results.PNG_NAME)
 STAGE_MARKER = "stage.json"  # jaxser.systems.stages.MARKER (not imported: that pulls in the kinds)
+# A stage's training curve and the hard-example counts and index (Zhong 2020), a few KB.
+STAGE_FILES = ("metrics.jsonl", "hard_examples.npz")
 FOLD_FILES = ("eval.json", "fold_summary.json", "train_summary.json", "metrics.jsonl", "config.json", "classes.json")
 
 
@@ -38,8 +40,10 @@ def keep(run: pathlib.Path, dest_root: pathlib.Path) -> list[pathlib.Path]:
         for name in FOLD_FILES:
             if (fold / name).is_file():
                 written.append(_copy(fold / name, dest / fold.name / name))
-        for marker in sorted(fold.glob(f"*/{STAGE_MARKER}")):  # a staged system's per-stage summaries
-            written.append(_copy(marker, dest / fold.name / marker.parent.name / STAGE_MARKER))
+        for marker in sorted(fold.glob(f"*/{STAGE_MARKER}")):  # a staged system's per-stage records
+            for name in (STAGE_MARKER, *STAGE_FILES):
+                if (marker.parent / name).is_file():
+                    written.append(_copy(marker.parent / name, dest / fold.name / marker.parent.name / name))
     if not written:
         raise FileNotFoundError(f"{run}: no finished fold and no results.json to keep")
     return written

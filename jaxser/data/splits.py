@@ -14,6 +14,8 @@ Protocols:
   speakers allow (corpora with too many speakers for one fold each);
 * :func:`stratified_kfold`: examples at random, label-stratified. Speakers then appear
   in train and test, so its folds are marked ``speaker_independent=False``;
+* :func:`repeated_holdout`: repeated random label-stratified train/test splits
+  ("random 80/20, ten times"), speaker-dependent as well;
 * :func:`fixed_speakers`: train/validation/test speaker lists, e.g. from a config.
 
 A :class:`Validation` carves validation data out of each fold's training part only:
@@ -318,6 +320,38 @@ def stratified_kfold(meta: Mapping[str, Any], k: int = 5, *, validation: Validat
         raise SplitError(f"stratified_kfold(k={k}): {err}") from None
     return [
         _make_fold(f"random-{i}of{k}", cols, train, test, validation=validation, seed=seed, fold_index=i, speaker_independent=False)
+        for i, (train, test) in enumerate(splits)
+    ]
+
+
+def repeated_holdout(
+    meta: Mapping[str, Any], repeats: int = 10, test_fraction: float = 0.2, *,
+    validation: Validation | None = None, seed: int = 0,
+) -> list[Fold]:
+    """``repeats`` independent random train/test splits, each holding out ``test_fraction``
+    of the examples, label-stratified: SPEAKER-DEPENDENT.
+
+    The protocol of papers that report "random 80/20, ten times" (Zhong et al. 2020 on
+    EmoDB and CASIA): every speaker is in train and test, and test sets of different
+    repetitions overlap, so the mean over repetitions is not a cross-validation over
+    disjoint folds. Uses sklearn's ``StratifiedShuffleSplit``. Folds are named
+    ``holdout-<i>of<repeats>``.
+    """
+    cols = _columns(meta)
+    if repeats < 1:
+        raise SplitError(f"repeated_holdout: repeats={repeats} must be at least 1")
+    if not 0.0 < test_fraction < 1.0:
+        raise SplitError(f"repeated_holdout: test_fraction={test_fraction} must lie in (0, 1)")
+    splitter = model_selection.StratifiedShuffleSplit(
+        n_splits=repeats, test_size=test_fraction, random_state=_derived_seed(seed, _ASSIGN)
+    )
+    try:
+        splits = list(splitter.split(cols.ids, cols.labels))
+    except ValueError as err:  # e.g. a class with a single example
+        raise SplitError(f"repeated_holdout(test_fraction={test_fraction}): {err}") from None
+    return [
+        _make_fold(f"holdout-{i}of{repeats}", cols, train, test, validation=validation, seed=seed, fold_index=i,
+                   speaker_independent=False)
         for i, (train, test) in enumerate(splits)
     ]
 

@@ -16,7 +16,11 @@ class Kind:
     stages: Callable[[Any], tuple]
     evaluate: Callable[..., dict]
     predictor: Callable[..., Any]
+    # build_state(config, num_classes, total_steps, corpus) -> the initial (unreplicated) state
     build_state: Callable | None = None
     train_step: Callable | None = None
     eval_step: Callable | None = None
     predict_step: Callable | None = None
+    # Example fields the train step needs beyond audio/length/label/mask (the pipeline
+    # keeps them: PipelineConfig.extra_keys), e.g. a row index and a feature vector.
+    batch_keys: tuple[str, ...] = ()

@@ -26,6 +26,21 @@ def validate(config) -> None:
         )
 
 
+def build_state(config, num_classes: int, total_steps: int, corpus=None):
+    """The config's network and optimiser, initialised on one training-shaped clip (and
+    with weight averages when ``train.ema_decay`` is set)."""
+    import jax.numpy as jnp
+
+    from jaxser.train import data, ema, network
+    from jaxser.train.parallel import AXIS
+
+    model = network.build_model(config, num_classes, bn_axis_name=AXIS)
+    tx = state_lib.optimizer(config.train, total_steps)
+    samples = data.pipeline_config(config).clip_samples
+    state = state_lib.create(model, tx, config.train.seed, jnp.zeros((1, samples), jnp.float32), jnp.full((1,), samples))
+    return ema.maybe_attach(state, config)
+
+
 def load_data(config):
     from jaxser.train import data  # late: TensorFlow
 
@@ -74,7 +89,7 @@ KIND = Kind(
     stages=stages,
     evaluate=evaluate,
     predictor=predictor,
-    build_state=state_lib.create,
+    build_state=build_state,
     train_step=steps.train_step,
     eval_step=steps.eval_step,
     predict_step=steps.predict_step,

@@ -80,6 +80,8 @@ def folds(config: ml_collections.ConfigDict, meta) -> list[splits.Fold]:
         return splits.speaker_kfold(meta, s.k, validation=validation, seed=s.seed)
     if s.kind == "stratified_kfold":
         return splits.stratified_kfold(meta, s.k, validation=validation, seed=s.seed)
+    if s.kind == "repeated_holdout":
+        return splits.repeated_holdout(meta, s.k, s.test_fraction, validation=validation, seed=s.seed)
     return [
         splits.fixed_speakers(
             meta,

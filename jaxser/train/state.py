@@ -352,5 +352,5 @@ def create_multi(
         step=jnp.zeros((), jnp.int32),
         rng=run_key,
         nets=nets,
-        extras={name: jnp.asarray(value) for name, value in (extras or {}).items()},
+        extras=jax.tree.map(jnp.asarray, dict(extras or {})),  # arrays, or dicts of them
     )

@@ -92,7 +92,20 @@ class EvalResult:
 
 
 class Trainer:
-    def __init__(self, config: ml_collections.ConfigDict, workdir: str | pathlib.Path, *, corpus=None, fold=None):
+    """``initial_state`` and ``loss`` are for system kinds whose stages continue from an
+    earlier stage (a retraining stage starts from the first stage's state, with its own
+    loss); by default the kind builds the state and the config names the loss."""
+
+    def __init__(
+        self,
+        config: ml_collections.ConfigDict,
+        workdir: str | pathlib.Path,
+        *,
+        corpus=None,
+        fold=None,
+        initial_state=None,
+        loss: steps.LossSpec | None = None,
+    ):
         config_lib.validate(config, num_devices=jax.device_count())  # before anything loads or compiles
         self.config = config
         self.workdir = pathlib.Path(workdir)
@@ -100,9 +113,11 @@ class Trainer:
         self.fold = data.fold(config, self.corpus.meta) if fold is None else fold
         self.class_names = self.corpus.class_names
         self.num_classes = len(self.class_names)
+        self.kind = systems.get(config)  # its per-device functions: build_state, train_step, eval_step
+        self.train_keys = TRAIN_KEYS + tuple(self.kind.batch_keys)
         self.dp = DataParallel(mode=config.parallel.mode)
         self.dp.check_batch_size(config.train.global_batch_size)
-        self.pipeline_config = data.pipeline_config(config)
+        self.pipeline_config = dataclasses.replace(data.pipeline_config(config), extra_keys=tuple(self.kind.batch_keys))
         self.steps_per_epoch = len(self.fold.train_ids) // config.train.global_batch_size
         if self.steps_per_epoch == 0:
             raise pipeline.PipelineError(
@@ -110,14 +125,10 @@ class Trainer:
                 f"train.global_batch_size={config.train.global_batch_size}; lower the batch size"
             )
         self.total_steps = self.steps_per_epoch * config.train.epochs
-        self.model = build_model(config, self.num_classes, bn_axis_name=AXIS)
-        self.kind = systems.get(config)  # its per-device functions: build_state, train_step, eval_step
-        tx = state_lib.optimizer(config.train, self.total_steps)
-        samples = self.pipeline_config.clip_samples
-        local = jnp.zeros((1, samples), jnp.float32)
-        self.initial_state = self.kind.build_state(self.model, tx, config.train.seed, local, jnp.full((1,), samples))
-        # train.ema_decay: the state also averages its weights in the step (jaxser.train.ema)
-        self.initial_state = ema_lib.maybe_attach(self.initial_state, config)
+        if initial_state is None:
+            initial_state = self.kind.build_state(config, self.num_classes, self.total_steps, self.corpus)
+        self.initial_state = initial_state
+        self._loss = loss
         self.augment = augment_lib.AugmentConfig.of_experiment(config)
         self.eval_snr_db = tuple(float(v) for v in config.augment.eval_snr_db)
         self.train_noise, self.test_noise = self._noise_banks()
@@ -141,7 +152,9 @@ class Trainer:
         return (place(train) if self.augment.noise_enabled else None), (place(test) if self.eval_snr_db else None)
 
     def loss_spec(self) -> steps.LossSpec:
-        """The config's loss, with class tables from this fold's training labels only."""
+        """The config's loss (or the one given), with class tables from this fold's training labels only."""
+        if self._loss is not None:
+            return self._loss
         cfg = self.config.loss
         train = set(self.fold.train_ids)
         labels = np.asarray([l for i, l in zip(self.corpus.meta["id"].tolist(), self.corpus.meta["label"].tolist()) if i in train])
@@ -262,7 +275,7 @@ class Trainer:
         try:
             while step < self.total_steps and not record["stopped"]:
                 batch = next(batches)
-                state, out = self.train_fn(state, self.dp.shard({k: batch[k] for k in TRAIN_KEYS}), self.train_noise)
+                state, out = self.train_fn(state, self.dp.shard({k: batch[k] for k in self.train_keys}), self.train_noise)
                 sums = out if sums is None else jax.tree.map(jnp.add, sums, out)
                 step += 1
                 steps_since_log += 1
@@ -282,8 +295,7 @@ class Trainer:
                             f"{ckpts.latest.latest_step()}, best at step {ckpts.best.latest_step()} (in {ckpts.root}). "
                             "Lower train.learning_rate, set train.grad_clip_norm, or set train.on_nonfinite=skip"
                         )
-                    count = max(float(sums["count"]), 1.0)
-                    values = {"loss": sums["loss_sum"] / count, "accuracy": sums["correct"] / count}
+                    values = _train_values(sums)
                     values["steps_per_s"] = steps_since_log / max(time.perf_counter() - t0, 1e-9)
                     values["nonfinite_steps"] = int(sums["nonfinite"])
                     writer.write(step, "train", values, epoch=step / self.steps_per_epoch)
@@ -293,7 +305,9 @@ class Trainer:
                     record = self._validate(state, step, record, ckpts, writer)
                 if due_save or record["stopped"]:
                     ckpts.save_latest(state, self._meta(step, record))
-            if not has_val:  # no validation speakers: the last state is the one to evaluate
+            # No validation speakers: the last state is the one to evaluate. A finished run
+            # started again trains nothing and has saved it already (saving a step twice fails).
+            if not has_val and (step > start or ckpts.best.latest_step() is None):
                 ckpts.save_best(state, self._meta(step, record), score=0.0)
             ckpts.save_latest(state, self._meta(step, record))
         finally:  # also on errors: finish saves in flight (raising if one failed), flush logs
@@ -355,6 +369,20 @@ class Trainer:
             if patience and record["bad_evals"] >= patience:
                 record["stopped"] = True
         return record
+
+
+def _train_values(sums: dict) -> dict:
+    """Mean loss and accuracy since the last log, from a step's summed metrics: ``loss_sum``,
+    ``correct`` and ``count``, and the same under a ``<network>/`` prefix for each network
+    of a several-network step (logged as ``<network>/loss``, ``<network>/accuracy``)."""
+    values = {}
+    for key in sums:
+        if key.endswith("loss_sum"):
+            prefix = key[: -len("loss_sum")]
+            count = max(float(sums[prefix + "count"]), 1.0)
+            values[prefix + "loss"] = float(sums[key]) / count
+            values[prefix + "accuracy"] = float(sums[prefix + "correct"]) / count
+    return values
 
 
 def _progress(total: int, initial: int, *, enabled: bool):

@@ -172,6 +172,27 @@ def test_stratified_kfold_is_speaker_dependent_and_stratified():
     assert folds != splits.stratified_kfold(meta, k=5, seed=2)
 
 
+def test_repeated_holdout_is_speaker_dependent_stratified_and_reproducible():
+    meta = make_meta()
+    counts = collections.Counter(meta["label"].tolist())
+    label = dict(zip(meta["id"].tolist(), meta["label"].tolist()))
+    folds = splits.repeated_holdout(meta, repeats=10, test_fraction=0.2, seed=3)
+    assert [f.name for f in folds] == [f"holdout-{i}of10" for i in range(10)]
+    n = len(meta["id"])
+    for fold in folds:
+        assert_disjoint(fold)
+        assert not fold.speaker_independent and fold.val_mode == "none"
+        assert len(fold.test_ids) == round(0.2 * n) and len(fold.train_ids) + len(fold.test_ids) == n
+        tested = collections.Counter(label[i] for i in fold.test_ids)
+        for cls, total in counts.items():  # stratified: each class's share of the test part is about 20 %
+            assert abs(tested[cls] - 0.2 * total) <= 1
+    assert len({f.test_ids for f in folds}) == 10  # independent repetitions (test sets may overlap)
+    again = splits.repeated_holdout(meta, repeats=10, test_fraction=0.2, seed=3)
+    assert [f.test_ids for f in again] == [f.test_ids for f in folds]
+    with pytest.raises(SplitError, match="test_fraction"):
+        splits.repeated_holdout(meta, test_fraction=1.0)
+
+
 def test_stratified_kfold_validation():
     meta = make_meta()
     with pytest.raises(SplitError, match="fraction"):

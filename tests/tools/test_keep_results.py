@@ -60,3 +60,14 @@ def test_keeps_each_stage_summary_but_not_fitted_models(tmp_path):
     keep_results.keep(run, tmp_path / "results")
     kept = tmp_path / "results" / "loso" / "fold-00" / "fit"
     assert [p.name for p in kept.iterdir()] == ["stage.json"]
+
+
+def test_keeps_a_stage_training_curve_and_hard_example_counts(tmp_path):
+    run = _run(tmp_path)
+    stage = run / "fold-00" / "train"
+    (stage / "checkpoints" / "latest" / "3").mkdir(parents=True)
+    for name in ("stage.json", "metrics.jsonl", "hard_examples.npz"):
+        (stage / name).write_text("x")
+    keep_results.keep(run, tmp_path / "results")
+    kept = tmp_path / "results" / "loso" / "fold-00" / "train"
+    assert sorted(p.name for p in kept.iterdir()) == ["hard_examples.npz", "metrics.jsonl", "stage.json"]
