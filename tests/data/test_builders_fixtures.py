@@ -44,7 +44,7 @@ def iemocap_built(tmp_path_factory):
     root = tmp_path_factory.mktemp("iemocap")
     turns = fixtures.make_iemocap_tree(root / "manual")
     built, warnings = {}, {}
-    for config in ("4class", "4class_exc_merged", "full"):
+    for config in ("4class", "4class_exc_merged", "full", "4class_improvised"):
         with fixtures.builder_warnings() as records:
             ds = load("iemocap", manual_dir=root / "manual", data_dir=root / "tfds", config=config)
         built[config] = fixtures.by_id(ds)
@@ -71,12 +71,23 @@ def test_iemocap_configs_labels(iemocap_built, config, count, mapping):
     assert got == expected
 
 
+def test_iemocap_improvised_config_keeps_improvised_dialogs_only(iemocap_built):
+    expected = {
+        f"iemocap/{t.name}": FOUR[t.code] for t in _usable(iemocap_built.turns) if t.code in FOUR and "impro" in t.dialog
+    }
+    assert 0 < len(expected) < 9  # the fixture has scripted four-class turns to leave out
+    got = label_names(builder("iemocap", iemocap_built.data_dir, config="4class_improvised"),
+                      iemocap_built.built["4class_improvised"])
+    assert got == expected
+
+
 def test_iemocap_label_sets(iemocap_built):
     names = {
         config: builder("iemocap", iemocap_built.data_dir, config=config).info.features["label"].names
         for config in iemocap.Iemocap.builder_configs
     }
-    assert names["4class"] == names["4class_exc_merged"] == ["anger", "happiness", "neutral", "sadness"]
+    assert names["4class"] == names["4class_exc_merged"] == names["4class_improvised"] == [
+        "anger", "happiness", "neutral", "sadness"]
     assert sorted(names["full"]) == sorted(IEMOCAP_NAMES.values())
 
 
