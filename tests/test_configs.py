@@ -8,6 +8,7 @@ directory, importing their shared base as a package sibling, never through sys.p
 
 from __future__ import annotations
 
+import functools
 import json
 import pathlib
 import subprocess
@@ -43,12 +44,7 @@ def test_config_runs_one_step(path):
         assert fitted.coef_.shape == (4, 12)
         return
     num_classes = 4
-    model = supervised.build_model(config, num_classes, bn_axis_name=parallel.AXIS)
     samples = round(config.data.clip_seconds * config.data.sample_rate)
-    tx = state_lib.optimizer(config.train, 10)
-    state = state_lib.create(model, tx, 0, jnp.zeros((1, samples)), jnp.full((1,), samples))
-    dp = parallel.DataParallel()
-    fn = dp.compile(steps.train_step, (parallel.REPLICATED, parallel.SHARDED), (parallel.REPLICATED, parallel.REPLICATED))
     batch_size = config.train.global_batch_size
     rng = np.random.default_rng(0)
     batch = {
@@ -57,6 +53,20 @@ def test_config_runs_one_step(path):
         "label": rng.integers(0, num_classes, batch_size).astype(np.int32),
         "mask": np.ones(batch_size, np.float32),
     }
+    if config.kind == "zhong":  # two networks: audio and 384 functionals per row
+        from jaxser.systems import zhong
+
+        state = zhong.initial_state(config, num_classes, 10, num_rows=batch_size, functionals_dim=384)
+        step = functools.partial(zhong.train_step, loss=steps.LossSpec())
+        batch.update(row=np.arange(batch_size, dtype=np.int32),
+                     functionals=rng.standard_normal((batch_size, 384)).astype(np.float32))
+    else:
+        model = supervised.build_model(config, num_classes, bn_axis_name=parallel.AXIS)
+        tx = state_lib.optimizer(config.train, 10)
+        state = state_lib.create(model, tx, 0, jnp.zeros((1, samples)), jnp.full((1,), samples))
+        step = steps.train_step
+    dp = parallel.DataParallel()
+    fn = dp.compile(step, (parallel.REPLICATED, parallel.SHARDED), (parallel.REPLICATED, parallel.REPLICATED))
     new, metrics = fn(dp.replicate(state), dp.shard(batch))
     assert int(new.step) == 1
     assert np.isfinite(float(metrics["loss_sum"]))

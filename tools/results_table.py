@@ -20,6 +20,11 @@ PAPER = {
     "zhao2019_cnn2d_emodb": ("Zhao 2019", "2D CNN-LSTM, EmoDB", "95.89 % (Table 7, speaker-indep.)", "accuracy"),
     "zhao2019_cnn1d_emodb": ("Zhao 2019", "1D CNN-LSTM, EmoDB", "86.73 % (Table 7, speaker-indep.)", "accuracy"),
     "zhao2019_cnn2d_iemocap": ("Zhao 2019", "2D CNN-LSTM, IEMOCAP", "85.58 % (Table 7, speaker-indep.)", "accuracy"),
+    "zhong2020_emodb_holdout": ("Zhong 2020", "independent ACLN + FCN, HE, SVM, EmoDB", "WA 85.76 / UA 86.12 (Table 5, random 80/20)", "WA/UA"),
+    "zhong2020_casia_holdout": ("Zhong 2020", "independent ACLN + FCN, HE, SVM, CASIA", "98.15 (Table 5, random 80/20)", "WA/UA"),
+    "zhong2020_emodb_loso": ("Zhong 2020", "independent ACLN + FCN, HE, SVM, EmoDB", "— (paper: random 80/20 only)", "WA/UA"),
+    "zhong2020_casia_loso": ("Zhong 2020", "independent ACLN + FCN, HE, SVM, CASIA", "— (paper: random 80/20 only)", "WA/UA"),
+    "zhong2020_iemocap": ("Zhong 2020", "independent ACLN + FCN, HE, SVM, IEMOCAP", "WA 74.98 / UA 68.83 (Table 5)", "WA/UA"),
 }
 
 
@@ -33,6 +38,8 @@ def row(run: pathlib.Path) -> str:
         f"WA {100 * mean['wa']:.2f} ± {100 * mean['wa_std']:.2f} / UA {100 * mean['ua']:.2f} ± {100 * mean['ua_std']:.2f} "
         f"fold mean ({meta.get('folds_run')}/{meta.get('folds_total')} folds)"
     )
+    for name, other in agg.get("other_outputs", {}).items():  # e.g. each network without the SVM
+        ours += f"; {name}: WA {100 * other['pooled']['wa']:.2f} / UA {100 * other['pooled']['ua']:.2f}"
     command = meta.get("command") or "?"
     return f"| {paper} | {experiment} | {meta.get('protocol')} | {figure} | {ours} | `{command}` | |"
 

@@ -22,8 +22,11 @@ and what we chose where it is silent (all are fields):
   samples at 16 kHz), mel filterbank, log, DCT. The paper's 256-point FFT is shorter than
   its own window; we take n_fft 512 (BUILD_NOTES, "On-device features"). Not given: the
   number of mel bands and coefficients (we take 40 and 13, the usual choice) and any
-  normalisation (we standardise each coefficient over the clip's valid frames, CMVN,
-  so the convolutions see unit-scale inputs whatever the recording level).
+  normalisation. We standardise each coefficient with BatchNorm statistics of the
+  training data (no learned scale or shift), so the convolutions see unit-scale inputs
+  and the clip's level and mean spectral envelope, emotion cues, stay in them.
+  Per-clip CMVN (``input_norm="cmvn"``) removes both: on one EmoDB 80/20 split (40 + 10
+  epochs) the ACLN alone reached 44.9 % WA with CMVN and 69.2 % with BatchNorm.
 * **Four convolution blocks**: conv 3x3 -> BatchNorm -> ELU -> max-pool 2x2 (the LFLB of
   :mod:`jaxser.models.layers`, padding-aware), filters 32, 64, 64, 128: a 3 s clip's
   250 x 13 MFCC becomes 16 x 1 x 128.
@@ -92,12 +95,17 @@ class ACLN(nn.Module):
     n_mels: int = 40
     n_mfcc: int = 13
     preemphasis: float = 0.97
+    # How the MFCC is standardised: "cmvn" (each coefficient over the clip's valid frames:
+    # removes the clip's mean spectral envelope and level), "batchnorm" (each coefficient
+    # with BatchNorm statistics over the training data, no scale or shift: keeps them)
+    # or "none".
+    input_norm: str = "batchnorm"
     head: bool = True  # False: the ALF only, no softmax layer (the fused baseline's branch)
     bn_momentum: float = BN_MOMENTUM
     bn_epsilon: float = BN_EPSILON
 
     def mfcc(self, audio: jax.Array, lengths: jax.Array) -> tuple[jax.Array, jax.Array]:
-        """The network's input ``[B, frames, n_mfcc, 1]`` (CMVN) and valid frames ``[B]``."""
+        """The MFCC ``[B, frames, n_mfcc, 1]`` (CMVN-ed when ``input_norm="cmvn"``) and valid frames ``[B]``."""
         y = features.preemphasis(audio, coef=self.preemphasis, zi=0.0, lengths=lengths)
         c = features.mfcc(
             y, sr=self.sample_rate, n_mfcc=self.n_mfcc, n_fft=self.n_fft, win_length=self.win_length,
@@ -105,13 +113,23 @@ class ACLN(nn.Module):
         )
         frames = features.num_frames(lengths, n_fft=self.n_fft, hop_length=self.hop_length)
         valid = jnp.arange(c.shape[1]) < frames[:, None]
-        return jax.lax.stop_gradient(_cmvn(c, valid))[..., None], frames
+        c = _cmvn(c, valid) if self.input_norm == "cmvn" else jnp.where(valid[..., None], c, 0.0)
+        return jax.lax.stop_gradient(c)[..., None], frames
 
     @nn.compact
     def __call__(self, audio, lengths, *, train: bool = False, features: bool = False):
         audio = jnp.asarray(audio, jnp.float32)
         lengths = jnp.asarray(lengths, jnp.int32)
+        if self.input_norm not in ("cmvn", "batchnorm", "none"):
+            raise ValueError(f"ACLN input_norm={self.input_norm!r}: use 'cmvn', 'batchnorm' or 'none'")
         x, steps = self.mfcc(audio, lengths)
+        if self.input_norm == "batchnorm":
+            valid = (jnp.arange(x.shape[1]) < steps[:, None])[:, :, None, None]
+            x = nn.BatchNorm(
+                use_running_average=not train, momentum=self.bn_momentum, epsilon=self.bn_epsilon,
+                axis_name=self.bn_axis_name, use_scale=False, use_bias=False, axis=(2,), name="input_bn",
+            )(x, mask=jnp.broadcast_to(valid, x.shape))
+            x = jnp.where(valid, x, 0.0)
         for i, f in enumerate(self.filters):
             x, steps = LFLB(
                 f, (self.pool, self.pool), bn_axis_name=self.bn_axis_name, bn_momentum=self.bn_momentum,
@@ -159,17 +177,19 @@ class FusedACLNFCN(nn.Module):
 
     num_classes: int
     bn_axis_name: str | None = None
-    acln: dict | None = None  # field overrides of the ACLN branch
-    fcn: dict | None = None  # and of the FCN branch
+    # Field overrides of the ACLN and FCN branches, as (name, value) pairs: a module's
+    # fields must be hashable when it rides in a jitted state (a dict is accepted too).
+    acln: tuple = ()
+    fcn: tuple = ()
     dropout_rate: float = 0.25
 
     @nn.compact
     def __call__(self, audio, lengths, functionals, *, train: bool = False, features: bool = False):
         # The branches are the independent networks without their softmax layers.
-        alf = ACLN(self.num_classes, self.bn_axis_name, **(self.acln or {}), head=False, name="acln")(
+        alf = ACLN(self.num_classes, self.bn_axis_name, **dict(self.acln), head=False, name="acln")(
             audio, lengths, train=train
         )
-        elf = FCN(self.num_classes, self.bn_axis_name, **(self.fcn or {}), head=False, name="fcn")(
+        elf = FCN(self.num_classes, self.bn_axis_name, **dict(self.fcn), head=False, name="fcn")(
             functionals, train=train
         )
         fused = jnp.concatenate([alf, elf], axis=-1)

@@ -23,7 +23,7 @@ def clips():
 
 @pytest.fixture(scope="module")
 def acln(clips):
-    model = zhong.ACLN(num_classes=7, **SMALL)
+    model = zhong.ACLN(num_classes=7, **SMALL, input_norm="cmvn")
     variables = model.init(jax.random.key(0), *clips, train=False)
     return model, variables
 
@@ -95,3 +95,20 @@ def test_default_sizes_without_compiling():
     x = jnp.zeros((2, 384))
     v = jax.eval_shape(lambda: fcn.init(jax.random.key(0), x))
     assert jax.eval_shape(lambda v, x: fcn.apply(v, x, features=True)[1], v, x).shape == (2, 64)
+
+
+def test_acln_batchnorm_input_keeps_the_clip_level_and_ignores_padding(clips):
+    audio, lengths = clips
+    model = zhong.ACLN(num_classes=7, **SMALL, input_norm="batchnorm")
+    variables = model.init(jax.random.key(0), audio, lengths, train=False)
+    assert variables["batch_stats"]["input_bn"]["mean"].shape == (13,)  # one statistic per coefficient
+    _, updates = model.apply(variables, audio, lengths, train=True, mutable=["batch_stats"])
+    variables = {**variables, **updates}
+    short = model.apply(variables, audio[1:2, : lengths[1]], lengths[1:2])
+    padded = model.apply(variables, audio[1:2], lengths[1:2])
+    np.testing.assert_allclose(short, padded, atol=1e-4)
+    # Twice as loud is another input (CMVN would map both to the same one).
+    louder = model.apply(variables, 2.0 * audio[:1], lengths[:1])
+    assert not np.allclose(louder, model.apply(variables, audio[:1], lengths[:1]), atol=1e-4)
+    with pytest.raises(ValueError, match="input_norm"):
+        zhong.ACLN(num_classes=7, **SMALL, input_norm="global").init(jax.random.key(0), audio, lengths)

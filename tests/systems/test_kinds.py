@@ -6,12 +6,12 @@ import pytest
 
 from jaxser import config as config_lib
 from jaxser import systems
-from jaxser.systems import classic, supervised
+from jaxser.systems import classic, supervised, zhong
 from jaxser.train import steps
 
 
 def test_one_explicit_table_of_kinds_with_one_interface():
-    assert systems.KINDS == {"supervised": supervised.KIND, "sklearn": classic.KIND}
+    assert systems.KINDS == {"supervised": supervised.KIND, "sklearn": classic.KIND, "zhong": zhong.KIND}
     for name, kind in systems.KINDS.items():
         assert kind.name == name and kind.description
         for part in ("validate", "load_data", "stages", "evaluate", "predictor"):
@@ -20,6 +20,11 @@ def test_one_explicit_table_of_kinds_with_one_interface():
     assert supervised.KIND.train_step is steps.train_step and supervised.KIND.eval_step is steps.eval_step
     assert [s.name for s in supervised.KIND.stages(config_lib.base_config())] == ["train"]
     assert [s.name for s in classic.KIND.stages(config_lib.base_config())] == ["fit"]
+    c = config_lib.base_config()
+    assert [s.name for s in zhong.KIND.stages(c)] == ["train", "fuse"]
+    c.hard_examples.retrain = True
+    assert [s.name for s in zhong.KIND.stages(c)] == ["train", "retrain", "fuse"]
+    assert zhong.KIND.batch_keys == ("row", "functionals") and supervised.KIND.batch_keys == ()
 
 
 def _sklearn_config():
