@@ -24,3 +24,6 @@ class Kind:
     # Example fields the train step needs beyond audio/length/label/mask (the pipeline
     # keeps them: PipelineConfig.extra_keys), e.g. a row index and a feature vector.
     batch_keys: tuple[str, ...] = ()
+    # fold_corpus(loaded, fold, config) -> what the trainer reads for one fold, when that
+    # is not ``load_data``'s corpus itself (e.g. with features normalised on the fold).
+    fold_corpus: Callable | None = None

@@ -620,4 +620,5 @@ KIND = Kind(
     build_state=build_state,
     train_step=train_step,
     batch_keys=BATCH_KEYS,
+    fold_corpus=fold_corpus,
 )

@@ -109,11 +109,15 @@ class Trainer:
         config_lib.validate(config, num_devices=jax.device_count())  # before anything loads or compiles
         self.config = config
         self.workdir = pathlib.Path(workdir)
-        self.corpus = data.load_corpus(config) if corpus is None else corpus
-        self.fold = data.fold(config, self.corpus.meta) if fold is None else fold
+        self.kind = systems.get(config)  # its per-device functions: build_state, train_step, eval_step
+        # A corpus given is the one to train on; else the kind's, made ready for the fold.
+        loaded = self.kind.load_data(config) if corpus is None else corpus
+        self.fold = data.fold(config, loaded.meta) if fold is None else fold
+        if corpus is None and self.kind.fold_corpus is not None:
+            loaded = self.kind.fold_corpus(loaded, self.fold, config)
+        self.corpus = loaded
         self.class_names = self.corpus.class_names
         self.num_classes = len(self.class_names)
-        self.kind = systems.get(config)  # its per-device functions: build_state, train_step, eval_step
         self.train_keys = TRAIN_KEYS + tuple(self.kind.batch_keys)
         self.dp = DataParallel(mode=config.parallel.mode)
         self.dp.check_batch_size(config.train.global_batch_size)

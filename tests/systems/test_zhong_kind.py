@@ -289,3 +289,14 @@ def test_counters_resume_exactly(tmp_path, cv_run):
     for i, name in enumerate(straight["networks"]):
         np.testing.assert_array_equal(np.asarray(state.extras["counts"][str(name)]["seen"]), straight["seen"][i])
         np.testing.assert_array_equal(np.asarray(state.extras["counts"][str(name)]["missed"]), straight["missed"][i])
+
+
+@pytest.mark.slow
+def test_bench_runs_a_zhong_config(tmp_path):
+    """`jaxser bench` loads the kind's corpus, readies it for the fold and times the step."""
+    from jaxser import bench
+
+    config = make_config()
+    config.data.clip_seconds = 1.0
+    report = bench.run(config, steps=2, warmup=1)
+    assert report["model"] == "zhong2020_independent" and report["end_to_end"]["steps_per_s"] > 0
