@@ -36,8 +36,8 @@ import pathlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
+import flax.errors
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from jaxser import audio as audio_lib
@@ -93,32 +93,51 @@ class Predictor:
     ):
         """Load the ``which`` ("best" or "latest") checkpoint of a ``jaxser train`` workdir.
 
+        The newest checkpoint that restores whole and matches the SHA-256 saved with it
+        is used, as evaluation and resuming use it: one damaged anywhere, also in the
+        optimiser state prediction does not need, is skipped with a warning for the
+        previous one; none good raises :class:`~jaxser.train.checkpoint.CheckpointError`.
+
         ``min_seconds``: clips shorter than this are reported ``"too_short"``, not
         labelled; None: an eighth of the model's window (``window_seconds``).
         """
         workdir = pathlib.Path(workdir)
         config = load_config(workdir)
-        if config.kind != "supervised":
-            from jaxser.systems import classic
+        if config.kind != "supervised":  # the kind says what serves its runs instead
+            from jaxser import systems
 
-            raise checkpoint.CheckpointError(classic.predict_refusal(workdir))
+            try:
+                return systems.get(config).predictor(workdir, which=which, batch_size=batch_size)
+            except NotImplementedError as err:
+                raise checkpoint.CheckpointError(str(err)) from None
         directory = workdir / "checkpoints" / which
-        meta_names = _class_names(workdir)
-        model = network.build_model(config, len(meta_names), bn_axis_name=None)
+        model = network.build_model(config, len(_class_names(workdir)), bn_axis_name=None)
         tx = state_lib.optimizer(config.train, 1)
-        samples = data.pipeline_config(config).clip_samples
-
-        def initial_state():
-            state = state_lib.create(model, tx, 0, jnp.zeros((1, samples)), jnp.full((1,), samples))
-            return ema_lib.maybe_attach(state, config)  # train.ema_decay: the checkpoint holds averages
-
-        # Shapes only: initialising the weights for real would run the model op by op
-        # (seconds of start-up) just to be overwritten by the checkpoint. Restored onto
-        # the default device, as a template of real arrays would place them.
         device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
-        template = jax.tree.map(
-            lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=device), jax.eval_shape(initial_state)
-        )
+
+        def template(saved: dict):
+            """The state to restore a checkpoint into, shaped by the checkpoint's own
+            metadata (``saved``), not by initialising the model: even for shapes only
+            (``eval_shape``) that traces the model, most of a second of every start-up.
+
+            The optimiser state is shaped by the optimiser, as training shapes it: the
+            metadata records its NamedTuples as dicts, and the SHA-256 checked on
+            restoring covers the tree as it was saved. The averaged weights are attached
+            as training attaches them (``train.ema_decay``). Placed on the default
+            device. That the weights fit the model is checked when the model first runs
+            with them (:meth:`_probabilities`).
+            """
+
+            def state(step, params, batch_stats, rng):
+                plain = state_lib.TrainState(
+                    step=step, params=params, batch_stats=batch_stats, opt_state=tx.init(params), rng=rng,
+                    model=model, tx=tx,
+                )
+                return ema_lib.maybe_attach(plain, config)
+
+            shapes = jax.eval_shape(state, saved["step"], saved["params"], saved.get("batch_stats", {}), saved["rng"])
+            return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=device), shapes)
+
         state, meta = checkpoint.restore(directory, template)
         state = ema_lib.for_eval(state)  # predict with the averaged weights when the run kept them
         return cls(config, state.variables(), meta["class_names"], batch_size=batch_size, min_seconds=min_seconds)
@@ -225,7 +244,7 @@ class Predictor:
         def flush():
             if owners:
                 batch[len(owners) :], lengths[len(owners) :] = 0.0, self.window
-                out = np.asarray(self._fn(self.variables, audio=batch, lengths=lengths))
+                out = self._probabilities(batch, lengths)
                 for row, i in enumerate(owners):
                     probs[i].append(out[row])
                 owners.clear()
@@ -256,6 +275,18 @@ class Predictor:
                 progress(0.0 if isinstance(outcomes[i], Exception) else outcomes[i][1] / self.sample_rate)
         flush()
         return [o if isinstance(o, Exception) else self._prediction(*o, probs[i]) for i, o in enumerate(outcomes)]
+
+    def _probabilities(self, batch: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        try:
+            return np.asarray(self._fn(self.variables, audio=batch, lengths=lengths))
+        except (flax.errors.ScopeParamShapeError, flax.errors.ScopeParamNotFoundError) as err:
+            # Found when the model is first traced with the weights (from_checkpoint reads
+            # them shaped by the checkpoint, not by the model): the model's code or the
+            # run's config changed since training.
+            raise checkpoint.CheckpointError(
+                f"the weights do not fit the model the config builds (its code or the config changed since "
+                f"training?): {str(err).split(' (https://')[0]}"
+            ) from None
 
     def _prediction(self, source: str, samples: int, window_probs: list[np.ndarray]) -> Prediction:
         seconds = samples / self.sample_rate

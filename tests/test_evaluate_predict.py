@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -153,6 +154,19 @@ def test_predictor_reports_clips_too_short_to_judge(run_dir, tmp_path):
     assert [p.status for p in strict.predict([blip, enough])] == ["too_short", "too_short"]
     with pytest.raises(ValueError, match="min_seconds"):
         Predictor(predictor.config, predictor.variables, predictor.class_names, min_seconds=-1)
+
+
+def test_weights_that_do_not_fit_the_model_are_a_clear_error(run_dir, tmp_path):
+    """from_checkpoint shapes what it reads by the checkpoint's metadata, not by the model;
+    weights that do not fit the model the run's config builds (the config edited, or
+    the model's code changed, since training) are reported when the model first runs."""
+    run = shutil.copytree(run_dir, tmp_path / "run")
+    config = json.loads((run / "config.json").read_text())
+    config["model"]["kwargs"]["width"] = 8  # trained with the tiny model's 16
+    (run / "config.json").write_text(json.dumps(config))
+    predictor = Predictor.from_checkpoint(run)
+    with pytest.raises(checkpoint.CheckpointError, match=r"do not fit the model .*\(32, 8\).*\(32, 16\)"):
+        predictor.predict([np.zeros(16000, np.float32)])
 
 
 def test_outcomes_keep_the_input_order_and_report_progress(run_dir, tmp_path):

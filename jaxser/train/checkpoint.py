@@ -44,6 +44,7 @@ from __future__ import annotations
 import json
 import logging
 import pathlib
+from collections.abc import Callable
 
 import jax
 import numpy as np
@@ -220,7 +221,11 @@ def _manager(directory: pathlib.Path) -> ocp.CheckpointManager:
 
 
 def restore(
-    directory: str | pathlib.Path, template: Checkpointable, step: int | None = None, *, damaged: list | None = None
+    directory: str | pathlib.Path,
+    template: Checkpointable | Callable[[dict], Checkpointable],
+    step: int | None = None,
+    *,
+    damaged: list | None = None,
 ) -> tuple[Checkpointable, dict]:
     """The state (shaped and placed like ``template``) and meta of the checkpoint in ``directory``.
 
@@ -232,19 +237,46 @@ def restore(
     skipped are appended to ``damaged`` when a list is given. Reads only: a folder on a
     read-only disk restores. Any state with ``arrays()``/``with_arrays()`` (TrainState,
     MultiState) restores.
+
+    ``template`` may also be a function of the shapes the checkpoint's own metadata
+    records (:func:`saved_shapes`, read for each checkpoint tried) returning the state to
+    restore into: for a caller with no state at hand, such as prediction, which would
+    otherwise trace its model just to learn the shapes. Either way the whole state is
+    read and checked against the SHA-256 saved with it.
     """
-    abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, template.arrays())
-    args = ocp.args.Composite(state=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore())
+    shaped_by = template if callable(template) else None
 
     def attempt(manager, directory, candidate):
         _check_json_files(directory / str(candidate))
+        like = shaped_by(saved_shapes(directory / str(candidate))) if shaped_by else template
+        abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, like.arrays())
+        args = ocp.args.Composite(state=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore())
         restored = manager.restore(candidate, args=args)
         _check_restored(restored, abstract)
-        state = template.with_arrays(restored["state"])
+        state = like.with_arrays(restored["state"])
         _check_digest(state.arrays(), restored["meta"])
         return state, dict(restored["meta"])
 
     return _newest_good(directory, step, damaged, attempt)
+
+
+def saved_shapes(step_dir: str | pathlib.Path) -> dict:
+    """The arrays of the checkpoint in ``step_dir`` as ``jax.ShapeDtypeStruct`` leaves,
+    from its metadata (no array is read): the tree :func:`restore` gives a template
+    function. Dicts as saved; a tuple or NamedTuple of the state (optax's states) comes
+    back as a list or dict, so only the dict parts (``params``...) keep their structure.
+    """
+    state_dir = pathlib.Path(step_dir) / "state"
+    if not (state_dir / "_METADATA").is_file():
+        raise CheckpointError(f"its array metadata is missing or corrupt: no file {state_dir / '_METADATA'}")
+    handler = ocp.PyTreeCheckpointHandler()
+    try:
+        tree = handler.metadata(state_dir).tree
+    finally:
+        handler.close()
+    if not isinstance(tree, dict):
+        raise CheckpointError(f"its array metadata is missing or corrupt: {state_dir / '_METADATA'} holds no tree of arrays")
+    return jax.tree.map(lambda m: jax.ShapeDtypeStruct(tuple(m.shape), np.dtype(m.dtype)), tree)
 
 
 class _Refused(CheckpointError):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 
 import jax
 import numpy as np
@@ -193,6 +194,85 @@ def test_predict_falls_back_past_a_damaged_newest_checkpoint(run, fault, tiny_co
     assert _warned(caplog, run / "checkpoints" / "best" / "9", fault)
     assert _params_equal(predictor.variables["params"], expected.params)
     assert not _params_equal(predictor.variables["params"], good.variables["params"])  # 9 is not 6
+
+
+def _change_the_optimiser_state_only(run, like, step: int) -> None:
+    """Write ``best`` checkpoint ``step`` again with one optimiser value changed and the
+    SHA-256 of the state as it was: as a changed byte in the optimiser state's arrays
+    leaves it, the parameters and statistics matching the SHA-256 saved for them."""
+    best = run / "checkpoints" / "best"
+    state, meta = checkpoint.restore(best, like, step=step)
+    leaves, tree = jax.tree.flatten(state.opt_state)
+    changed = state.replace(opt_state=jax.tree.unflatten(tree, [leaves[0] + 1, *leaves[1:]]))
+    shutil.rmtree(best / str(step))
+    saved = checkpoint.Checkpoints(run)
+    saved.save_best(changed, meta, score=float(step))
+    saved.finish()
+    meta_file = best / str(step) / "meta" / "metadata"
+    written = json.loads(meta_file.read_text())
+    assert written[checkpoint.PART_SHA256] == meta[checkpoint.PART_SHA256]  # weights and statistics verify
+    assert written[checkpoint.STATE_SHA256] != meta[checkpoint.STATE_SHA256]
+    meta_file.write_text(json.dumps({**written, checkpoint.STATE_SHA256: meta[checkpoint.STATE_SHA256]}))
+
+
+def test_predict_skips_a_checkpoint_damaged_in_its_optimiser_state_only(run, tiny_corpus, caplog):
+    """Prediction needs only the weights, but reads the whole state and checks the SHA-256
+    saved with it, as evaluation and resuming do: a changed byte anywhere says the copy
+    cannot be trusted, so the previous checkpoint is used, and with none good, an error."""
+    like = runs.template(run, tiny_corpus)
+    best = run / "checkpoints" / "best"
+    expected, _ = checkpoint.restore(best, like, step=6)
+    _change_the_optimiser_state_only(run, like, 9)
+    with caplog.at_level(logging.WARNING):
+        predictor = Predictor.from_checkpoint(run)
+    assert f"{best / '9'} is damaged (its arrays do not match the SHA-256 saved with them" in caplog.text
+    assert _params_equal(predictor.variables, expected.variables())
+    _change_the_optimiser_state_only(run, like, 6)
+    with pytest.raises(checkpoint.CheckpointError, match=f"(?s)no checkpoint in {best} could be restored.*step 6: its arrays"):
+        Predictor.from_checkpoint(run)
+
+
+def test_a_template_from_the_checkpoints_metadata_restores_the_state_as_saved(run, tiny_corpus):
+    """What prediction restores through (no model traced for a template): the shapes of
+    the checkpoint's own metadata, the optimiser state shaped by the optimiser."""
+    best = run / "checkpoints" / "best"
+    like = runs.template(run, tiny_corpus)
+    expected, meta = checkpoint.restore(best, like)
+    seen = []
+
+    def template(saved):
+        seen.append(saved)
+        return like
+
+    state, _ = checkpoint.restore(best, template)
+    shapes = lambda tree: jax.tree.map(lambda x: (x.shape, x.dtype), tree)  # noqa: E731
+    assert shapes(seen[0]["params"]) == shapes(like.params) and shapes(seen[0]["batch_stats"]) == shapes(like.batch_stats)
+    assert _params_equal(state.arrays(), expected.arrays())
+    predictor = Predictor.from_checkpoint(run)
+    assert _params_equal(predictor.variables, expected.variables())
+    assert jax.tree.structure(predictor.variables) == jax.tree.structure(expected.variables())
+    # The metadata's own tree of the optimiser state (its NamedTuples as dicts) holds the
+    # same numbers under other key paths, which the SHA-256 of the state as saved tells
+    # apart: why the optimiser, not the metadata, shapes that part.
+    device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+    with pytest.raises(checkpoint.CheckpointError, match="SHA-256"):
+        checkpoint.restore(
+            best, lambda saved: _Arrays(jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=device), saved)),
+            step=9,
+        )
+
+
+class _Arrays:
+    """A state that is its arrays (restore's protocol: ``arrays()``, ``with_arrays()``)."""
+
+    def __init__(self, arrays):
+        self._arrays = arrays
+
+    def arrays(self):
+        return self._arrays
+
+    def with_arrays(self, arrays):
+        return _Arrays(arrays)
 
 
 def test_evaluate_and_predict_from_the_command_line_fall_back(run, tmp_path, capsys):

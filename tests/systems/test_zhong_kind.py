@@ -259,6 +259,11 @@ def test_cross_validation_runs_every_stage_on_training_data_only(cv_run):
         assert evaluation["utterances"] == len(fold.test_ids) and evaluation["checkpoint"] == "fitted"
         assert set(evaluation["softmax"]) == {"acln", "fcn", "mean"}
         assert evaluation["speaker_independent"] is False
+    from jaxser.predict import Predictor
+    from jaxser.train.checkpoint import CheckpointError
+
+    with pytest.raises(CheckpointError, match="kind='zhong' run"):  # refused, naming what works instead
+        Predictor.from_checkpoint(workdir / "fold-00")
 
 
 @pytest.mark.slow
