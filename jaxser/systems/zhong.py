@@ -45,7 +45,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import functools
-import json
 import pathlib
 
 import numpy as np

@@ -42,7 +42,7 @@ from jaxser.data import pipeline, splits
 from jaxser.train import checkpoint, data, metric_log, replicas, state as state_lib, steps
 from jaxser.train import ema as ema_lib, workdir as workdir_lib
 from jaxser.train.network import CLASSES_FILE, build_model  # noqa: F401  (re-exported)
-from jaxser.train.parallel import AXIS, REPLICATED, SHARDED, DataParallel
+from jaxser.train.parallel import REPLICATED, SHARDED, DataParallel
 
 log = logging.getLogger(__name__)
 

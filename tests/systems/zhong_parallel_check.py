@@ -1,8 +1,8 @@
 """Run by test_zhong_kind.py in a subprocess with 2 forced host devices.
 
-    XLA_FLAGS=--xla_force_host_platform_device_count=2 python zhong_parallel_check.py MODE
+    XLA_FLAGS=--xla_force_host_platform_device_count=2 python zhong_parallel_check.py
 
-Two train steps of the zhong kind's independent networks (tiny ACLN + FCN) on fixed
+For shard_map and pmap (one process: one JAX start-up for both), two train steps of the zhong kind's independent networks (tiny ACLN + FCN) on fixed
 global batches of 8, on 1 device and on both; prints JSON with the largest parameter
 difference and whether the hard-example counters agree.
 """
@@ -37,17 +37,17 @@ def two_steps(dp):
     return jax.device_get(state)
 
 
-def main(mode: str) -> None:
+def check(mode: str) -> dict:
     one = two_steps(parallel.DataParallel(parallel.make_mesh(jax.devices()[:1]), mode))
     many = two_steps(parallel.DataParallel(parallel.make_mesh(), mode))
     diff = jax.tree.map(lambda a, b: float(np.max(np.abs(np.asarray(a) - np.asarray(b)))), one.params(), many.params())
     counts = jax.tree.map(lambda a, b: bool(np.array_equal(a, b)), one.extras["counts"], many.extras["counts"])
-    print(json.dumps({
+    return {
         "devices": jax.device_count(),
         "params_max_abs_diff": max(jax.tree.leaves(diff)),
         "counts_equal": all(jax.tree.leaves(counts)),
-    }))
+    }
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    print(json.dumps({mode: check(mode) for mode in ("shard_map", "pmap")}))
