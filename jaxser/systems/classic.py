@@ -24,6 +24,7 @@ import numpy as np
 
 from jaxser import config as config_lib
 from jaxser.systems.kind import Kind
+from jaxser.systems import stages as stages_lib
 from jaxser.systems.stages import Stage, StageContext
 
 MODEL_FILE = "model.npz"
@@ -102,7 +103,7 @@ def _fit(ctx: StageContext) -> dict:
     converged = not any(issubclass(w.category, ConvergenceWarning) for w in caught)
     arrays = {f"norm_{k}": v for k, v in normalizer.to_arrays().items()}
     arrays.update({f"est_{k}": np.asarray(getattr(model, k)) for k in ESTIMATORS[config.model.name][1]})
-    _save_npz(ctx.directory / MODEL_FILE, arrays)
+    stages_lib.save_arrays(ctx.directory / MODEL_FILE, arrays)
     train_accuracy = float(np.mean(_predict(arrays, X) == y))
     return {
         "estimator": config.model.name,
@@ -118,23 +119,9 @@ def _fit(ctx: StageContext) -> dict:
     }
 
 
-def _save_npz(path: pathlib.Path, arrays: dict) -> None:
-    tmp = path.with_name(f".{path.name}.tmp.npz")
-    np.savez(tmp, **arrays)
-    tmp.replace(path)
-
-
 def load_fitted(workdir: pathlib.Path) -> dict[str, np.ndarray]:
-    from jaxser.train.checkpoint import CheckpointError
-
     path = pathlib.Path(workdir) / FIT_STAGE / MODEL_FILE
-    if not path.is_file():
-        raise CheckpointError(f"{path} not found: fit the fold first (jaxser train/cv --workdir {workdir})")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            return {k: data[k] for k in data.files}
-    except (OSError, ValueError) as err:
-        raise CheckpointError(f"{path} is damaged ({type(err).__name__}: {err}); fit the fold again") from None
+    return stages_lib.load_arrays(path, fix=f"fit the fold again (jaxser train/cv --workdir {workdir})")
 
 
 def _normalizer(arrays):

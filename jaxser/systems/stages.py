@@ -27,6 +27,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
 from jaxser import results as results_lib
 
 MARKER = "stage.json"
@@ -84,3 +86,24 @@ def run_stages(stages: tuple[Stage, ...], ctx: StageContext, *, log=print) -> di
         ctx.summaries[stage.name] = json.loads(text)["summary"]
     return dict(ctx.summaries)
 
+
+
+def save_arrays(path: pathlib.Path, arrays: dict) -> None:
+    """A stage's fitted arrays as one ``.npz`` (plain arrays, no pickle), written atomically."""
+    tmp = path.with_name(f".{path.name}.tmp.npz")
+    np.savez(tmp, **arrays)
+    tmp.replace(path)
+
+
+def load_arrays(path: pathlib.Path, *, fix: str) -> dict[str, np.ndarray]:
+    """The arrays :func:`save_arrays` wrote; a missing or damaged file is a
+    :class:`~jaxser.train.checkpoint.CheckpointError` ending with ``fix``."""
+    from jaxser.train.checkpoint import CheckpointError
+
+    if not path.is_file():
+        raise CheckpointError(f"{path} not found: {fix}")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {k: data[k] for k in data.files}
+    except (OSError, ValueError) as err:
+        raise CheckpointError(f"{path} is damaged ({type(err).__name__}: {err}); {fix}") from None

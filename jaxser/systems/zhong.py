@@ -51,6 +51,7 @@ import numpy as np
 
 from jaxser import config as config_lib
 from jaxser.systems.kind import Kind
+from jaxser.systems import stages as stages_lib
 from jaxser.systems.stages import Stage, StageContext
 
 # model.name -> the networks of the state, by name
@@ -403,9 +404,9 @@ def mine(state, config, fold, corpus, path: pathlib.Path) -> dict:
     ids = np.asarray(corpus.meta["id"]).astype(str)
     train = np.isin(ids, np.asarray(fold.train_ids))
     hard &= train[None, :]
-    tmp = path.with_name(f".{path.name}.tmp.npz")
-    np.savez(tmp, networks=np.asarray(names), ids=ids, seen=seen, missed=missed, h=h, hard=hard, train=train)
-    tmp.replace(path)
+    stages_lib.save_arrays(
+        path, dict(networks=np.asarray(names), ids=ids, seen=seen, missed=missed, h=h, hard=hard, train=train)
+    )
     labels = np.asarray(corpus.meta["label"]).astype(int)
     summary = {"beta": config.hard_examples.beta, "train_examples": int(train.sum())}
     for i, name in enumerate(names):
@@ -422,15 +423,7 @@ def mine(state, config, fold, corpus, path: pathlib.Path) -> dict:
 
 
 def _load_hard(directory: pathlib.Path) -> dict[str, np.ndarray]:
-    from jaxser.train.checkpoint import CheckpointError
-
-    path = directory / HARD_FILE
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            return {k: data[k] for k in data.files}
-    except (OSError, ValueError) as err:
-        raise CheckpointError(f"{path} cannot be read ({type(err).__name__}: {err}); delete {directory} to train "
-                              "the first stage again") from None
+    return stages_lib.load_arrays(directory / HARD_FILE, fix=f"delete {directory} to train the first stage again")
 
 
 def _retrain_plan(config, fold, num_devices: int, hard_file: dict):
@@ -521,9 +514,7 @@ def _fuse(ctx: StageContext) -> dict:
         "mean": scaler.mean_, "scale": scaler.scale_,
         "est_coef_": svm.coef_, "est_intercept_": svm.intercept_, "est_classes_": svm.classes_,
     }
-    tmp = ctx.directory / f".{SVM_FILE}.tmp.npz"
-    np.savez(tmp, **arrays)
-    tmp.replace(ctx.directory / SVM_FILE)
+    stages_lib.save_arrays(ctx.directory / SVM_FILE, arrays)
     return {
         "features": int(got.features.shape[1]),
         "train_examples": len(got.ids),
@@ -541,13 +532,9 @@ def _svm_scores(arrays: dict, features: np.ndarray, num_classes: int) -> np.ndar
 
 
 def _load_svm(workdir: pathlib.Path) -> dict[str, np.ndarray]:
-    from jaxser.train.checkpoint import CheckpointError
-
-    path = pathlib.Path(workdir) / FUSE / SVM_FILE
-    if not path.is_file():
-        raise CheckpointError(f"{path} not found: train the fold first (jaxser train/cv --workdir {workdir})")
-    with np.load(path, allow_pickle=False) as data:
-        return {k: data[k] for k in data.files}
+    return stages_lib.load_arrays(
+        pathlib.Path(workdir) / FUSE / SVM_FILE, fix=f"train the fold again (jaxser train/cv --workdir {workdir})"
+    )
 
 
 def stages(config) -> tuple[Stage, ...]:
