@@ -109,6 +109,51 @@ def base_config() -> ml_collections.ConfigDict:
     c.fusion.C = 1.0  # LinearSVC's C
     c.fusion.max_iter = 10000
 
+    c.augmenter = ml_collections.ConfigDict()  # kind "adan": what makes the augmented feature vectors
+    c.augmenter.method = "wadan"  # adan, wadan, cgan, aae (trained: jaxser.train.adversarial); duplicate, noise, smote; none
+    c.augmenter.sets = 10  # augmented sets, each the size and label distribution of the training part
+    c.augmenter.epochs = 1500  # adversarial training epochs over the fold's training part
+    c.augmenter.batch_size = 128
+    c.augmenter.seed = 0
+    c.augmenter.latent_dim = 100  # M = dim(h) = dim(z) (Sec. IV-D); the AAE's code is 2-D
+    c.augmenter.noise_dim = 100
+    c.augmenter.autoencoder_hidden = (800, 800)  # E and R
+    c.augmenter.hidden = (100, 100)  # C, G and D
+    c.augmenter.activation = "relu"  # hidden layers ("leaky_relu": 0.2, the authors' code)
+    c.augmenter.latent_activation = "linear"  # E's and G's code outputs: "linear" (the paper) or "tanh" (authors' code)
+    c.augmenter.alpha = 1.0  # G's classification term (eq. 14/18): 1 (EmoDB), 0.1 (whole IEMOCAP)
+    c.augmenter.d_steps = 1  # discriminator updates per iteration
+    c.augmenter.penalty_weight = 10.0  # WADAN lambda (eq. 17)
+    c.augmenter.penalty_power = 5.0  # WADAN p (eq. 17)
+    c.augmenter.reconstruction = "mean"  # "mean" squared error over features (authors' code) or "sum" (||.||^2)
+    c.augmenter.class_weighted = True  # n_max / n_k in the classification losses (Sec. IV-D)
+    # Adam per network; the paper gives none for the augmenter: the authors' run script's
+    # (train_adan.py: 1e-4 for all; the class defaults differ: D 1e-5, R 1e-3).
+    c.augmenter.lr_C = 1e-4
+    c.augmenter.lr_D = 1e-4
+    c.augmenter.lr_E = 1e-4
+    c.augmenter.lr_G = 1e-4
+    c.augmenter.lr_R = 1e-4
+    c.augmenter.adam_b1 = 0.5
+    c.augmenter.adam_eps = 1e-5
+    c.augmenter.noise_std = 0.1  # method "noise": Gaussian noise in z-score units (the paper gives none)
+    c.augmenter.smote_k = 5  # method "smote": neighbours
+    c.augmenter.epochs_per_call = 10  # epochs per compiled call (the host fetches losses once per call)
+    c.augmenter.checkpoint_every_epochs = 100
+
+    c.classifier = ml_collections.ConfigDict()  # kind "adan": what classifies real + augmented vectors
+    c.classifier.name = "dnn"  # the fold's result: "dnn" or "svm" (both are trained and reported)
+    c.classifier.amount = -1  # augmented sets used: -1 = chosen on the validation speakers, or 0..augmenter.sets
+    c.classifier.hidden = (100, 100)  # EmoDB 2 x 100; IEMOCAP 4 x 512
+    c.classifier.epochs = 100
+    c.classifier.batch_size = 128
+    c.classifier.learning_rate = 1e-4
+    c.classifier.l2 = 1e-4  # L2 on the kernels (the paper applies one, value not given)
+    c.classifier.seeds = 1  # DNNs per amount, probabilities averaged
+    c.classifier.class_weighted = False  # n_max / n_k weights (the paper's IEMOCAP runs)
+    c.classifier.svm_C = 1e-3  # LinearSVC's C (the classic IS11 baseline's)
+    c.classifier.svm_max_iter = 10000
+
     c.model = ml_collections.ConfigDict()
     c.model.name = "zhao2019_cnn2d"  # a key of jaxser.models.MODELS
     c.model.kwargs = ml_collections.ConfigDict()  # the model's own fields

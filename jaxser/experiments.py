@@ -84,6 +84,8 @@ def _run_cv(config, workdir: pathlib.Path, folds, command: str, log) -> dict:
         }
         for name, other in evaluation.get("softmax", {}).items():  # e.g. each network's own softmax
             other_outputs.setdefault(f"softmax/{name}", {})[fold.name] = other["confusion"]
+        for name, other in evaluation.get("other_outputs", {}).items():  # e.g. each amount of augmented data
+            other_outputs.setdefault(name, {})[fold.name] = other["confusion"]
         log(f"fold {fold.name}: WA {evaluation['wa']:.4f} UA {evaluation['ua']:.4f}", file=sys.stderr)
     meta = {
         "config": config.name,

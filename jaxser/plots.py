@@ -1,10 +1,10 @@
-"""PNG figures: confusion matrices and training curves.
+"""PNG figures: confusion matrices, training curves, t-SNE of real vs generated vectors.
 
-matplotlib is imported inside the functions so ``import jaxser`` stays fast, and the
-figures are drawn on an explicit Agg canvas (no pyplot): no global backend switch, no
-display needed, safe from any thread of a training run. Files are written to a temp
-file and renamed, so a killed run never leaves a truncated PNG; the image size is
-exactly ``figsize * dpi`` pixels (no tight bounding box).
+matplotlib (and scikit-learn, for t-SNE) is imported inside the functions so ``import
+jaxser`` stays fast, and the figures are drawn on an explicit Agg canvas (no pyplot):
+no global backend switch, no display needed, safe from any thread of a training run.
+Files are written to a temp file and renamed, so a killed run never leaves a truncated
+PNG; the image size is exactly ``figsize * dpi`` pixels (no tight bounding box).
 """
 
 from __future__ import annotations
@@ -190,3 +190,104 @@ def training_curves_png(
         if len(lines) > 1:
             ax.legend(fontsize=8)
     return _save(fig, path)
+
+
+def _subsample_per_class(labels: np.ndarray, max_per_class: int | None, rng: np.random.Generator) -> np.ndarray:
+    """Sorted row indices keeping at most ``max_per_class`` rows of each label."""
+    if max_per_class is None:
+        return np.arange(len(labels))
+    keep = []
+    for c in np.unique(labels):
+        rows = np.flatnonzero(labels == c)
+        keep.append(rng.choice(rows, max_per_class, replace=False) if len(rows) > max_per_class else rows)
+    return np.sort(np.concatenate(keep)) if keep else np.zeros(0, dtype=np.int64)
+
+
+def tsne_real_vs_generated(
+    real,
+    real_labels,
+    fake,
+    fake_labels,
+    class_names: Sequence[str],
+    path,
+    *,
+    title: str = "",
+    seed: int = 0,
+    max_per_class: int | None = None,
+    dpi: int = 100,
+) -> np.ndarray:
+    """t-SNE of genuine and generated feature vectors together, saved as a PNG.
+
+    As in the t-SNE figure of Yi & Mak (2020, IEEE TNNLS), "darker and lighter colors
+    corresponding to synthetic and genuine vectors": one hue per emotion class, genuine
+    vectors as light hollow circles, generated ones as dark filled circles. ``real`` [N, D] / ``fake`` [M, D] with integer labels in
+    ``[0, len(class_names))``; pass the vectors as the classifier sees them (t-SNE
+    distances depend on the feature scale).
+
+    ``max_per_class``: keep at most that many vectors per class, separately for real
+    and generated (t-SNE is O(n^2)); the choice is fixed by ``seed``, kept rows stay in
+    their original order. The embedding uses scikit-learn's ``TSNE`` (2-D, PCA
+    initialisation, ``random_state=seed``, perplexity ``min(30, (n - 1) / 3)``).
+
+    Returns the ``[n, 2]`` embedding: the kept real rows first, then the kept
+    generated rows.
+    """
+    from matplotlib import colormaps
+    from matplotlib.colors import to_rgb
+    from matplotlib.figure import Figure
+    from sklearn.manifold import TSNE
+
+    real = np.asarray(real, dtype=np.float32)
+    fake = np.asarray(fake, dtype=np.float32)
+    real_labels = np.asarray(real_labels)
+    fake_labels = np.asarray(fake_labels)
+    k = len(class_names)
+    if real.ndim != 2 or fake.ndim != 2 or real.shape[1] != fake.shape[1]:
+        raise ValueError(f"real and fake must be [N, D] and [M, D] arrays with the same D, got {real.shape} and {fake.shape}")
+    for name, x, y in (("real", real, real_labels), ("fake", fake, fake_labels)):
+        if y.shape != (len(x),):
+            raise ValueError(f"{name}_labels must have shape ({len(x)},), got {y.shape}")
+        if y.size and (not np.issubdtype(y.dtype, np.integer) or y.min() < 0 or y.max() >= k):
+            raise ValueError(f"{name}_labels must be integers in [0, {k}) to match class_names {list(class_names)}")
+    if max_per_class is not None and max_per_class < 1:
+        raise ValueError(f"max_per_class must be >= 1 or None, got {max_per_class}")
+
+    rng = np.random.default_rng(seed)
+    keep_real = _subsample_per_class(real_labels, max_per_class, rng)
+    keep_fake = _subsample_per_class(fake_labels, max_per_class, rng)
+    vectors = np.concatenate([real[keep_real], fake[keep_fake]])
+    n = len(vectors)
+    if n < 2:
+        raise ValueError(f"t-SNE needs at least 2 vectors, got {n}")
+    tsne = TSNE(n_components=2, perplexity=min(30.0, (n - 1) / 3.0), init="pca", random_state=seed)
+    embedding = tsne.fit_transform(vectors)
+    n_real = len(keep_real)
+    kinds = (
+        ("real", embedding[:n_real], real_labels[keep_real]),
+        ("generated", embedding[n_real:], fake_labels[keep_fake]),
+    )
+
+    fig = Figure(figsize=(8.0, 6.0), dpi=dpi, layout="constrained")
+    ax = fig.add_subplot()
+    cmap = colormaps["tab10" if k <= 10 else "tab20"]
+    for c, class_name in enumerate(class_names):
+        base = np.array(to_rgb(cmap(c % cmap.N)))
+        light = tuple(1.0 - 0.55 * (1.0 - base))  # towards white: genuine
+        dark = tuple(0.7 * base)  # towards black: synthetic
+        for kind, points, labels in kinds:
+            sel = points[labels == c]
+            if not len(sel):
+                continue
+            if kind == "real":
+                ax.scatter(sel[:, 0], sel[:, 1], s=16, facecolors="none", edgecolors=[light], linewidths=0.9, label=f"{class_name} (real)")
+            else:
+                ax.scatter(sel[:, 0], sel[:, 1], s=12, color=[dark], alpha=0.85, linewidths=0, label=f"{class_name} (generated)")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_xlabel("t-SNE 1")
+    ax.set_ylabel("t-SNE 2")
+    ax.set_title(title or f"t-SNE: real (n = {n_real}) vs generated (n = {n - n_real})")
+    if ax.get_legend_handles_labels()[0]:
+        fig.legend(loc="outside right upper", fontsize=8, markerscale=1.5)
+    _save(fig, path)
+    return embedding

@@ -85,3 +85,32 @@ def test_import_does_not_load_matplotlib():
     code = "import sys, jaxser.plots, jaxser.results; print('matplotlib' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_tsne_real_vs_generated(tmp_path):
+    import sklearn.manifold  # noqa: F401  (loads OpenMP first, so the limit below applies to it)
+    from threadpoolctl import threadpool_limits
+
+    # One OpenMP thread: sklearn's Barnes-Hut loop syncs threads every iteration, which
+    # on an oversubscribed test machine (xdist workers, 2 cores) takes ~25 s instead of 0.3 s.
+    with threadpool_limits(1):
+        _check_tsne(tmp_path)
+
+
+def _check_tsne(tmp_path):
+    rng = np.random.default_rng(0)
+    real_labels = np.repeat(np.arange(3), [14, 13, 13])
+    fake_labels = rng.permutation(real_labels)
+    centres = rng.normal(size=(3, 6)) * 4
+    real = centres[real_labels] + rng.normal(size=(40, 6))
+    fake = centres[fake_labels] + 0.8 * rng.normal(size=(40, 6))
+    names = ["angry", "happy", "sad"]
+    out = tmp_path / "sub" / "tsne.png"
+    emb = plots.tsne_real_vs_generated(real, real_labels, fake, fake_labels, names, out, title="test")
+    assert emb.shape == (80, 2) and np.isfinite(emb).all()
+    _assert_png(out, (8.0, 6.0))
+    small = plots.tsne_real_vs_generated(real, real_labels, fake, fake_labels, names, tmp_path / "small.png", max_per_class=4, seed=1)
+    assert small.shape == (3 * 2 * 4, 2)  # 4 per class and kind
+    _assert_png(tmp_path / "small.png", (8.0, 6.0))
+    with pytest.raises(ValueError, match=r"integers in \[0, 3\)"):
+        plots.tsne_real_vs_generated(real, real_labels + 1, fake, fake_labels, names, tmp_path / "bad.png")

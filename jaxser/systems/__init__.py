@@ -28,13 +28,14 @@ inside their functions, so reading this table costs nothing.
 from __future__ import annotations
 
 from jaxser.systems.kind import Kind
-from jaxser.systems import classic, supervised, zhong  # light: heavy imports happen inside
+from jaxser.systems import adan, classic, supervised, zhong  # light: heavy imports happen inside
 
 # The one table of system kinds: config.kind -> its module's Kind.
 KINDS: dict[str, Kind] = {
     "supervised": supervised.KIND,  # a classifier network on audio, cross-entropy-style losses (Zhao 2019)
     "sklearn": classic.KIND,  # a scikit-learn estimator on feature vectors (openSMILE + SVM baselines)
     "zhong": zhong.KIND,  # two networks on MFCC + functionals, hard examples, SVM fusion (Zhong 2020)
+    "adan": adan.KIND,  # classifiers of openSMILE vectors on real + augmented data: ADAN/WADAN (Yi & Mak 2020)
 }
 
 

@@ -162,4 +162,11 @@ class DataParallel:
         # Broadcast (in_axes=None) arguments cannot be donated under pmap: no donation here.
         # All mesh devices, across processes: each process feeds its local ones.
         devices = list(self.mesh.devices.flat)
-        return jax.pmap(fn, axis_name=AXIS, in_axes=in_axes, out_axes=out_axes, devices=devices)
+        if 0 in in_axes:
+            return jax.pmap(fn, axis_name=AXIS, in_axes=in_axes, out_axes=out_axes, devices=devices)
+        # pmap needs one mapped argument to know its devices; a step whose inputs are all
+        # replicated (data held whole on every device) gets a dummy one, one row per device.
+        mapped = jax.pmap(lambda *args: fn(*args[:-1]), axis_name=AXIS, in_axes=(*in_axes, 0), out_axes=out_axes,
+                          devices=devices)
+        rows = np.zeros((len(self.local_devices),), np.int32)
+        return lambda *args: mapped(*args, rows)

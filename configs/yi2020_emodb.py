@@ -1,0 +1,21 @@
+"""Yi & Mak 2020: WADAN-augmented IS11 vectors, DNN (2 x 100) and linear SVM, EmoDB, leave-one-speaker-out.
+
+    jaxser cv --config configs/yi2020_emodb.py --workdir runs/yi2020_emodb_wadan \
+        --config.data.manual_dir=../shared/data/emodb
+
+The other rows of the paper's Table I: see configs/yi2020_base.py (``--config.augmenter.method=...``).
+
+Paper (Table I, EmoDB, LOSO, each method at its best amount read off the test results):
+WADAN + DNN WA 84.49 / UAR 83.31; ADAN + DNN 83.55 / 82.80; WADAN + SVM 81.87 / 81.04;
+duplication + DNN 82.06 / 80.96; SMOTE + DNN 82.43 / 81.58; cited IS11 baselines without
+augmentation: SVM 80.56, DNN 80.19 WA.
+Expected (ours): not measured yet; BUILD_NOTES.md's Yi section will hold the runs.
+Smoke mode: ``configs/yi2020_emodb.py:smoke``.
+"""
+
+from . import yi2020_base
+
+
+def get_config(arg=None):
+    c = yi2020_base.base("emodb")
+    return yi2020_base.smoke(c) if arg == "smoke" else c
