@@ -152,7 +152,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.classifier.seeds = 1  # DNNs per amount, probabilities averaged
     c.classifier.class_weighted = False  # n_max / n_k weights (the paper's IEMOCAP runs)
     c.classifier.svm_C = 1e-3  # LinearSVC's C (the classic IS11 baseline's)
-    c.classifier.svm_max_iter = 10000
+    c.classifier.svm_max_iter = 1000  # L-BFGS iterations of the linear SVM (jaxser.linear_svm)
 
     c.model = ml_collections.ConfigDict()
     c.model.name = "zhao2019_cnn2d"  # a key of jaxser.models.MODELS

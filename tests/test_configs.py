@@ -30,7 +30,7 @@ def test_there_are_configs():
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
-def test_config_runs_one_step(path):
+def test_config_runs_one_step(path, tmp_path):
     config = config_lib.load(f"{path}:smoke")
     full = config_lib.load(path)  # the real config validates too
     assert full.name == path.stem or path.stem == "default"
@@ -42,6 +42,18 @@ def test_config_runs_one_step(path):
         X, y = rng.standard_normal((40, 12)), np.arange(40) % 4
         fitted = classic.estimator(config).fit(X, y)
         assert fitted.coef_.shape == (4, 12)
+        return
+    if config.kind == "adan":  # one epoch (two iterations) of the config's augmenter on fake vectors
+        from jaxser.systems import adan
+        from jaxser.train import adversarial
+
+        rng = np.random.default_rng(0)
+        X, y = rng.standard_normal((2 * config.augmenter.batch_size, 30)).astype(np.float32), np.arange(2 * config.augmenter.batch_size) % 4
+        rec = adan.recipe(config, 4, y)
+        trainer = adversarial.Trainer(rec, adan._initial_state(config, rec, 30), X, y, tmp_path, epochs=1,
+                                      batch_size=config.augmenter.batch_size)
+        state, summary = trainer.fit()
+        assert int(state.step) == 2 and summary["nonfinite_iterations_skipped_this_run"] == 0
         return
     num_classes = 4
     samples = round(config.data.clip_seconds * config.data.sample_rate)

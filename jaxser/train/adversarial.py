@@ -193,6 +193,16 @@ def iteration(state, x, y, key, recipe: Recipe):
     def mean(values):  # this device's share of the global batch mean
         return jnp.sum(values) / total
 
+    # E(x) and G(z, y) with a network's weights as they are: computed once and reused until
+    # that network's own update (C, D and R all read the E of the iteration's start).
+    # Filled here, outside the losses' traces (a value made inside one grad trace cannot be
+    # reused in another); a network dropped from it after its update is recomputed.
+    inputs = {"E": (x,), "G": (z, onehot)}
+    cache = {name: _apply(state, name)(*inputs[name]) for name in ("E", "G") if name in state.nets}
+
+    def out(state, name, *args):
+        return cache[name] if name in cache else _apply(state, name)(*args)
+
     def recon(x_hat):
         err = jnp.square(x - x_hat)
         return jnp.mean(err, -1) if recipe.reconstruction == "mean" else jnp.sum(err, -1)
@@ -200,7 +210,7 @@ def iteration(state, x, y, key, recipe: Recipe):
     def d_loss(params, state):
         D = _apply(state, "D", params)
         if recipe.variant in ("adan", "wadan"):
-            real, fake = _apply(state, "E")(x), _apply(state, "G")(z, onehot)
+            real, fake = out(state, "E", x), out(state, "G", z, onehot)
             r, f = D(real)[:, 0], D(fake)[:, 0]
             if recipe.variant == "adan":  # eq. 10: -log D(E(x)) - log(1 - D(G(z, y)))
                 return mean(jax.nn.softplus(-r) + jax.nn.softplus(f))
@@ -210,18 +220,18 @@ def iteration(state, x, y, key, recipe: Recipe):
             norm = jnp.sqrt(jnp.sum(jnp.square(grads), -1) + 1e-12)
             return mean(r - f + recipe.penalty_weight * norm**recipe.penalty_power)
         if recipe.variant == "cgan":  # eq. 5
-            r, f = D(x, onehot)[:, 0], D(_apply(state, "G")(z, onehot), onehot)[:, 0]
+            r, f = D(x, onehot)[:, 0], D(out(state, "G", z, onehot), onehot)[:, 0]
         else:  # aae, eq. 7: the prior's draws are "real", the encoder's codes "fake"
-            r, f = D(_prior(prior_noise, y, recipe), onehot)[:, 0], D(_apply(state, "E")(x), onehot)[:, 0]
+            r, f = D(_prior(prior_noise, y, recipe), onehot)[:, 0], D(out(state, "E", x), onehot)[:, 0]
         return mean(jax.nn.softplus(-r) + jax.nn.softplus(f))
 
     def loss(name, params, state):
         if name == "D":
             return d_loss(params, state)
         if name == "C":  # eq. 11, class-weighted
-            return mean(weight * _xent(_apply(state, "C", params)(_apply(state, "E")(x)), onehot))
+            return mean(weight * _xent(_apply(state, "C", params)(out(state, "E", x)), onehot))
         if name == "R":  # eq. 12 / 9
-            return mean(recon(_apply(state, "R", params)(_apply(state, "E")(x))))
+            return mean(recon(_apply(state, "R", params)(out(state, "E", x))))
         if name == "E":
             h = _apply(state, "E", params)(x)
             value = recon(_apply(state, "R")(h))
@@ -245,6 +255,7 @@ def iteration(state, x, y, key, recipe: Recipe):
             losses[name] = lax.psum(value, AXIS)
             finite.append(jnp.isfinite(losses[name]))
             state = state.update_net(name, grads)
+            cache.pop(name, None)
     ok = jnp.all(jnp.stack(finite))
     # A non-finite loss drops the whole iteration (the counter still advances) and is counted.
     state = jax.tree.map(lambda new, old: jnp.where(ok, new, old), state, start)
