@@ -20,8 +20,9 @@ from jaxser import results  # noqa: E402
 
 RUN_FILES = (results.JSON_NAME, results.MD_NAME, results.PNG_NAME)
 STAGE_MARKER = "stage.json"  # jaxser.systems.stages.MARKER (not imported: that pulls in the kinds)
-# A stage's training curve and the hard-example counts and index (Zhong 2020), a few KB.
-STAGE_FILES = ("metrics.jsonl", "hard_examples.npz")
+# A stage's training curve and the hard-example counts and index (Zhong 2020), a few KB;
+# the augmenter's loss curves and t-SNE picture and the validation curve (Yi 2020), ~100 KB.
+STAGE_FILES = ("metrics.jsonl", "hard_examples.npz", "validation.json", "losses.png", "tsne.png")
 FOLD_FILES = ("eval.json", "fold_summary.json", "train_summary.json", "metrics.jsonl", "config.json", "classes.json")
 
 
