@@ -6,12 +6,12 @@ import pytest
 
 from jaxser import config as config_lib
 from jaxser import systems
-from jaxser.systems import classic, supervised, zhong
+from jaxser.systems import adan, classic, supervised, zhong
 from jaxser.train import steps
 
 
 def test_one_explicit_table_of_kinds_with_one_interface():
-    assert systems.KINDS == {"supervised": supervised.KIND, "sklearn": classic.KIND, "zhong": zhong.KIND}
+    assert systems.KINDS == {"supervised": supervised.KIND, "sklearn": classic.KIND, "zhong": zhong.KIND, "adan": adan.KIND}
     for name, kind in systems.KINDS.items():
         assert kind.name == name and kind.description
         for part in ("validate", "load_data", "stages", "evaluate", "predictor"):
@@ -24,6 +24,7 @@ def test_one_explicit_table_of_kinds_with_one_interface():
     assert [s.name for s in zhong.KIND.stages(c)] == ["train", "fuse"]
     c.hard_examples.retrain = True
     assert [s.name for s in zhong.KIND.stages(c)] == ["train", "retrain", "fuse"]
+    assert [s.name for s in adan.KIND.stages(c)] == ["augment", "classify"]
     assert zhong.KIND.batch_keys == ("row", "functionals") and supervised.KIND.batch_keys == ()
 
 
