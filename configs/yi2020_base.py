@@ -15,7 +15,7 @@ amount's test result is reported beside it (results.md, "Other outputs").
 The comparison of the paper's Table I comes from one config per corpus with overrides:
 
 * WADAN: the config as it is; ADAN: ``--config.augmenter.method=adan --config.augmenter.epochs=800``;
-* cGAN / AAE: ``--config.augmenter.method=cgan`` / ``aae``;
+* GAN (one per class) / cGAN / AAE: ``--config.augmenter.method=gan`` / ``cgan`` / ``aae``;
 * duplication / noise / SMOTE: ``--config.augmenter.method=duplicate`` / ``noise`` / ``smote``;
 * no augmentation: ``--config.augmenter.method=none --config.augmenter.sets=0``;
 * SVM instead of DNN as the fold's result: ``--config.classifier.name=svm`` (both are

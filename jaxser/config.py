@@ -110,7 +110,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.fusion.max_iter = 10000
 
     c.augmenter = ml_collections.ConfigDict()  # kind "adan": what makes the augmented feature vectors
-    c.augmenter.method = "wadan"  # adan, wadan, cgan, aae (trained: jaxser.train.adversarial); duplicate, noise, smote; none
+    c.augmenter.method = "wadan"  # adan, wadan, gan (one per class), cgan, aae (jaxser.train.adversarial); duplicate, noise, smote; none
     c.augmenter.sets = 10  # augmented sets, each the size and label distribution of the training part
     c.augmenter.epochs = 1500  # adversarial training epochs over the fold's training part
     c.augmenter.batch_size = 128

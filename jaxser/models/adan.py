@@ -60,7 +60,7 @@ class MLP(nn.Module):
 VARIANTS = {
     "adan": {"E": "x", "R": "h", "C": "h", "G": ("z", "y"), "D": "h"},
     "wadan": {"E": "x", "R": "h", "C": "h", "G": ("z", "y"), "D": "h"},
-    "gan": {"G": "z", "D": "x"},
+    "gan": {"G": "z", "D": "x"},  # one per class (the kind trains each on one class's vectors)
     "cgan": {"G": ("z", "y"), "D": ("x", "y")},
     "aae": {"E": "x", "R": "h", "D": ("h", "y")},  # D judges (code, label): one prior component per class
 }

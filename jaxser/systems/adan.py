@@ -2,7 +2,7 @@
 (Yi & Mak 2020, IEEE TNNLS 33(1): ADAN, WADAN and the augmentation baselines).
 
     config.kind = "adan"
-    config.augmenter.method = "wadan"    # adan, wadan, cgan, aae; duplicate, noise, smote; none
+    config.augmenter.method = "wadan"    # adan, wadan, gan (one per class), cgan, aae; duplicate, noise, smote; none
     config.classifier.name = "dnn"       # or "svm": the fold's result (both are always trained)
 
 **Inputs.** The IS11 functionals (4,368) of the cached openSMILE corpus; features
@@ -40,7 +40,7 @@ from jaxser.systems import stages as stages_lib
 from jaxser.systems.kind import Kind
 from jaxser.systems.stages import Stage, StageContext
 
-ADVERSARIAL = ("adan", "wadan", "cgan", "aae")
+ADVERSARIAL = ("adan", "wadan", "gan", "cgan", "aae")
 BASELINES = ("duplicate", "noise", "smote")
 METHODS = (*ADVERSARIAL, *BASELINES, "none")
 CLASSIFIERS = ("dnn", "svm")
@@ -117,10 +117,13 @@ def _initial_state(config, rec, feature_dim: int):
 
 
 class Augmenter:
-    """A fold's fitted augmenter: makes augmented set ``i`` (same on every call)."""
+    """A fold's fitted augmenter: makes augmented set ``i`` (same on every call).
 
-    def __init__(self, config, X: np.ndarray, y: np.ndarray, num_classes: int, state=None):
-        self.config, self.X, self.y, self.num_classes, self.state = config, X, y, num_classes, state
+    ``states``: the trained networks, ``{None: state}``, or ``{class: state}`` for the
+    unconditional GAN, trained once per class (its samples carry no label otherwise)."""
+
+    def __init__(self, config, X: np.ndarray, y: np.ndarray, num_classes: int, states=None):
+        self.config, self.X, self.y, self.num_classes, self.states = config, X, y, num_classes, states or {}
         self.recipe = recipe(config, num_classes, y) if config.augmenter.method in ADVERSARIAL else None
 
     def make_set(self, i: int) -> np.ndarray:
@@ -129,10 +132,27 @@ class Augmenter:
 
         a = self.config.augmenter
         seed = 1000 * a.seed + i + 1
-        if self.recipe is not None:
-            return adversarial.generate(self.recipe, self.state, self.y, seed=seed)
-        return feature_sets.make(a.method, self.X, self.y, sets=1, seed=seed, noise_std=a.noise_std,
-                                 smote_k=a.smote_k)[0][0]
+        if self.recipe is None:
+            return feature_sets.make(a.method, self.X, self.y, sets=1, seed=seed, noise_std=a.noise_std,
+                                     smote_k=a.smote_k)[0][0]
+        if None in self.states:
+            return adversarial.generate(self.recipe, self.states[None], self.y, seed=seed)
+        made = np.zeros_like(self.X)
+        for c, state in self.states.items():
+            made[self.y == c] = adversarial.generate(self.recipe, state, self.y[self.y == c], seed=seed)
+        return made
+
+
+def _models(config, y: np.ndarray) -> dict:
+    """``{key: rows}`` of the augmenter's separately trained models: one (key None) on
+    every row, or one per class present for the GAN."""
+    if config.augmenter.method == "gan":
+        return {int(c): y == c for c in np.unique(y)}
+    return {None: np.ones(len(y), bool)}
+
+
+def _model_dir(directory: pathlib.Path, key) -> pathlib.Path:
+    return directory if key is None else directory / f"class-{key}"
 
 
 def _normalized(config, fc, fold, directory: pathlib.Path | None = None):
@@ -161,21 +181,24 @@ def _augment(ctx: StageContext) -> dict:
                "train_speakers": list(fold.train_speakers)}
     if config.augmenter.method == "none":
         return summary
-    state = None
+    states = {}
     if config.augmenter.method in ADVERSARIAL:
         a = config.augmenter
         rec = recipe(config, k, y)
-        trainer = adversarial.Trainer(
-            rec, _initial_state(config, rec, X.shape[1]), X, y, ctx.directory, epochs=a.epochs,
-            batch_size=a.batch_size, epochs_per_call=a.epochs_per_call,
-            checkpoint_every_epochs=a.checkpoint_every_epochs, mode=config.parallel.mode, progress=config.train.progress,
-        )
-        state, train_summary = trainer.fit()
-        summary["training"] = train_summary
-        # One panel per network's loss over the epochs (the paper's Fig. 3).
-        plots.training_curves_png(ctx.directory / "metrics.jsonl", ctx.directory / "losses.png",
-                                  metrics=adversarial.ORDER[a.method], x="epoch")
-    made = Augmenter(config, X, y, k, state).make_set(0)
+        for key, rows in _models(config, y).items():
+            directory = _model_dir(ctx.directory, key)
+            trainer = adversarial.Trainer(
+                rec, _initial_state(config, rec, X.shape[1]), X[rows], y[rows], directory, epochs=a.epochs,
+                batch_size=a.batch_size, epochs_per_call=a.epochs_per_call,
+                checkpoint_every_epochs=a.checkpoint_every_epochs, mode=config.parallel.mode,
+                progress=config.train.progress,
+            )
+            states[key], train_summary = trainer.fit()
+            summary["training" if key is None else f"training_class_{key}"] = train_summary
+            # One panel per network's loss over the epochs (the paper's Fig. 3).
+            plots.training_curves_png(directory / "metrics.jsonl", directory / "losses.png",
+                                      metrics=adversarial.ORDER[a.method], x="epoch")
+    made = Augmenter(config, X, y, k, states).make_set(0)
     summary["mmd_set0"] = float(mmd.mmd(X, made))
     summary["mmd_set0_per_class_mean"] = float(mmd.mmd_per_class(X, y, made, y, k)["mean"])
     plots.tsne_real_vs_generated(X, y, made, y, fc.class_names, ctx.directory / "tsne.png",
@@ -198,11 +221,13 @@ def _augmenter(config, fc, fold, fold_dir: pathlib.Path):
     normalizer = _load_normalizer(directory)
     X, y, _ = _part(fc, fold, "train", normalizer)
     k = len(fc.class_names)
-    state = None
+    states = {}
     if config.augmenter.method in ADVERSARIAL:
         rec = recipe(config, k, y)
-        state, _ = checkpoint.restore(directory / "checkpoints" / checkpoint.LATEST, _initial_state(config, rec, X.shape[1]))
-    return Augmenter(config, X, y, k, state), normalizer
+        for key in _models(config, y):
+            states[key], _ = checkpoint.restore(_model_dir(directory, key) / "checkpoints" / checkpoint.LATEST,
+                                                _initial_state(config, rec, X.shape[1]))
+    return Augmenter(config, X, y, k, states), normalizer
 
 
 # -- the classifiers ------------------------------------------------------------------

@@ -14,6 +14,8 @@ the networks as the previous updates left them:
 
 * ADAN / WADAN: C (eq. 11), D ``d_steps`` times (eq. 10; WADAN eq. 17), then with D
   frozen R (eq. 12), E (eq. 13) and G (eq. 14; WADAN eq. 18);
+* GAN: D (eq. 2) ``d_steps`` times, then G (eq. 3, the non-saturating form); no labels,
+  so the adan kind trains one per class;
 * cGAN: D (eq. 5) ``d_steps`` times, then G (eq. 6, the non-saturating form);
 * AAE: D (eq. 7) ``d_steps`` times, then R (eq. 9), E (eqs. 8 + 9).
 
@@ -62,6 +64,7 @@ log = logging.getLogger(__name__)
 ORDER = {
     "adan": ("C", "D", "R", "E", "G"),
     "wadan": ("C", "D", "R", "E", "G"),
+    "gan": ("D", "G"),
     "cgan": ("D", "G"),
     "aae": ("D", "R", "E"),
 }
@@ -197,7 +200,7 @@ def iteration(state, x, y, key, recipe: Recipe):
     # that network's own update (C, D and R all read the E of the iteration's start).
     # Filled here, outside the losses' traces (a value made inside one grad trace cannot be
     # reused in another); a network dropped from it after its update is recomputed.
-    inputs = {"E": (x,), "G": (z, onehot)}
+    inputs = {"E": (x,), "G": (z,) if recipe.variant == "gan" else (z, onehot)}
     cache = {name: _apply(state, name)(*inputs[name]) for name in ("E", "G") if name in state.nets}
 
     def out(state, name, *args):
@@ -219,7 +222,9 @@ def iteration(state, x, y, key, recipe: Recipe):
             grads = jax.grad(lambda t: jnp.sum(D(t)))(between)
             norm = jnp.sqrt(jnp.sum(jnp.square(grads), -1) + 1e-12)
             return mean(r - f + recipe.penalty_weight * norm**recipe.penalty_power)
-        if recipe.variant == "cgan":  # eq. 5
+        if recipe.variant == "gan":  # eq. 2
+            r, f = D(x)[:, 0], D(out(state, "G", z))[:, 0]
+        elif recipe.variant == "cgan":  # eq. 5
             r, f = D(x, onehot)[:, 0], D(out(state, "G", z, onehot), onehot)[:, 0]
         else:  # aae, eq. 7: the prior's draws are "real", the encoder's codes "fake"
             r, f = D(_prior(prior_noise, y, recipe), onehot)[:, 0], D(out(state, "E", x), onehot)[:, 0]
@@ -239,6 +244,8 @@ def iteration(state, x, y, key, recipe: Recipe):
                 return mean(value + jax.nn.softplus(-_apply(state, "D")(h, onehot)[:, 0]))
             return mean(value + weight * _xent(_apply(state, "C")(h), onehot))  # eq. 13
         # G
+        if recipe.variant == "gan":  # eq. 3
+            return mean(jax.nn.softplus(-_apply(state, "D")(_apply(state, "G", params)(z))[:, 0]))
         fake = _apply(state, "G", params)(z, onehot) if recipe.variant != "cgan" else None
         if recipe.variant == "cgan":  # eq. 6
             return mean(jax.nn.softplus(-_apply(state, "D")(_apply(state, "G", params)(z, onehot), onehot)[:, 0]))
@@ -298,7 +305,7 @@ def run_epochs(state, data: dict, *, recipe: Recipe, batch_size: int, num_epochs
 def generate(recipe: Recipe, state, labels: np.ndarray, *, seed: int) -> np.ndarray:
     """Feature vectors of the classes ``labels`` (one per entry), float32 ``[n, F]``:
     R(G(z, y)) for ADAN/WADAN (the dotted path of the paper's Fig. 1), G(z, y) for the
-    cGAN, R of a prior draw of component y for the AAE. ``seed`` picks the draws."""
+    cGAN, R of a prior draw of component y for the AAE, G(z) for a (one-class) GAN. ``seed`` picks the draws."""
     labels = np.asarray(labels, np.int32)
     return np.asarray(_generate(recipe, state, jnp.asarray(labels), jax.random.PRNGKey(seed)))
 
@@ -309,6 +316,8 @@ def _generate(recipe, state, labels, key):
     if recipe.variant == "aae":
         return _apply(state, "R")(_prior(jax.random.normal(key, (labels.shape[0], 2)), labels, recipe))
     z = jax.random.normal(key, (labels.shape[0], recipe.noise_dim))
+    if recipe.variant == "gan":  # a GAN of one class: the labels only count the rows
+        return _apply(state, "G")(z)
     made = _apply(state, "G")(z, onehot)
     return made if recipe.variant == "cgan" else _apply(state, "R")(made)
 

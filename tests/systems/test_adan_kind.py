@@ -156,3 +156,22 @@ def test_a_finished_cross_validation_runs_again_without_training(cv_run):
     config, workdir, results, _ = cv_run
     again = experiments.run_cv(config, workdir, log=lambda *a, **k: None)
     assert again["aggregate"]["pooled"] == results["aggregate"]["pooled"]
+
+
+def test_the_gan_is_one_model_per_class_and_fills_each_class_from_its_own():
+    from jaxser.train import adversarial
+
+    c = make_config(**{"augmenter.method": "gan"})
+    rng = np.random.default_rng(0)
+    y = np.array([0, 0, 1, 1, 1, 3])
+    X = rng.standard_normal((6, 5)).astype(np.float32)
+    models = adan._models(c, y)
+    assert sorted(models) == [0, 1, 3] and models[1].sum() == 3
+    assert list(adan._models(make_config(), y)) == [None]
+    rec = adan.recipe(c, 4, y)
+    states = {k: adan._initial_state(make_config(**{"augmenter.method": "gan", "augmenter.seed": k}), rec, 5)
+              for k in models}
+    made = adan.Augmenter(c, X, y, 4, states).make_set(2)
+    assert made.shape == X.shape
+    for k, rows in models.items():
+        np.testing.assert_array_equal(made[rows], adversarial.generate(rec, states[k], y[rows], seed=3))
