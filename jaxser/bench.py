@@ -32,7 +32,22 @@ def _timed(n: int, step, *, wait=lambda: None) -> float:
     return time.perf_counter() - start
 
 
+# Kinds without a device train step, and where their speed is measured instead.
+ELSEWHERE = {
+    "adan": "its augmenter's epochs are timed by tools/bench_adan.py (ours beside the authors' code)",
+    "sklearn": "it fits a scikit-learn estimator on the host",
+}
+
+
 def run(config, *, steps: int = 20, warmup: int = 3) -> dict:
+    from jaxser import config as config_lib, systems
+
+    kind = systems.get(config)
+    if kind.train_step is None:
+        raise config_lib.ConfigError(
+            f"jaxser bench times a kind's device train step, and kind {config.kind!r} has none: "
+            f"{ELSEWHERE.get(config.kind, 'see its module')}"
+        )
     config.train.progress = False
     trainer = supervised.Trainer(config, "/nonexistent-bench-workdir")  # never written: no fit()
     dp, batch_size = trainer.dp, config.train.global_batch_size

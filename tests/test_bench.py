@@ -21,3 +21,13 @@ def test_bench_reports_compile_step_and_pipeline_rates(tfds_dir, tiny_corpus):
     assert report["pipeline_only"]["batches_per_s"] > 0
     assert report["compile_s"] > 0 and report["peak_host_rss_mib"] > 0
     assert report["machine"]["backend"] == "cpu"
+
+
+def test_bench_refuses_kinds_without_a_device_step_and_says_where_to_look():
+    from jaxser import bench
+    from jaxser import config as config_lib
+
+    with pytest.raises(config_lib.ConfigError, match="tools/bench_adan.py"):
+        bench.run(config_lib.load("configs/yi2020_emodb.py:smoke"))
+    with pytest.raises(config_lib.ConfigError, match="kind 'sklearn' has none"):
+        bench.run(config_lib.load("configs/classic_svm_is11_emodb.py:smoke"))
