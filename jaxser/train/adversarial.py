@@ -324,7 +324,12 @@ def _generate(recipe, state, labels, key):
 
 def encode(state, x: np.ndarray) -> np.ndarray:
     """E's latent codes of feature vectors ``x`` (for the t-SNE of the latent space)."""
-    return np.asarray(jax.jit(lambda s, v: _apply(s, "E")(v))(state, jnp.asarray(x, jnp.float32)))
+    return np.asarray(_encode(state, jnp.asarray(x, jnp.float32)))
+
+
+@jax.jit
+def _encode(state, x):
+    return _apply(state, "E")(x)
 
 
 # -- the host loop -------------------------------------------------------------------

@@ -199,3 +199,12 @@ def test_four_devices_match_one_device_under_shard_map_and_pmap():
             assert r["moved"] > 1e-4, variant
             assert r["params_max_abs_diff"] <= 1e-5, (variant, r)
 
+
+
+def test_encode_gives_the_latent_codes():
+    rec = recipe("wadan", )
+    state = tiny_state(rec)
+    X, _ = data(5)
+    codes = adversarial.encode(state, X)
+    assert codes.shape == (5, 4)
+    np.testing.assert_allclose(codes, adversarial._apply(state, "E")(jnp.asarray(X)), rtol=1e-6, atol=1e-6)
