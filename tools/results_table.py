@@ -25,6 +25,11 @@ PAPER = {
     "zhong2020_emodb_loso": ("Zhong 2020", "independent ACLN + FCN, HE, SVM, EmoDB", "— (paper: random 80/20 only)", "WA/UA"),
     "zhong2020_casia_loso": ("Zhong 2020", "independent ACLN + FCN, HE, SVM, CASIA", "— (paper: random 80/20 only)", "WA/UA"),
     "zhong2020_iemocap": ("Zhong 2020", "independent ACLN + FCN, HE, SVM, IEMOCAP", "WA 74.98 / UA 68.83 (Table 5)", "WA/UA"),
+    "zhao2019_cnn2d_emodb_robust": ("Zhao 2019", "2D CNN-LSTM, EmoDB, robust selection", "95.89 % (Table 7, speaker-indep.)", "accuracy"),
+    # The method is an override (--config.augmenter.method): the figure here is WADAN + DNN's.
+    "yi2020_emodb": ("Yi 2020", "augmented IS11 vectors + DNN, EmoDB", "WADAN + DNN WA 84.49 / UAR 83.31 (Table I)", "WA/UAR"),
+    "yi2020_iemocap": ("Yi 2020", "augmented IS11 vectors + DNN, IEMOCAP improvised", "WADAN + DNN WA 66.92 / UAR 64.51 (Table II)", "WA/UAR"),
+    "yi2020_casia": ("Yi 2020", "augmented IS11 vectors + DNN, CASIA", "— (not in the paper)", "WA/UAR"),
 }
 
 
