@@ -64,7 +64,7 @@ def _fit(X, y, C_pos, C, tol, *, max_iter: int):
         _, state = carry
         count = optax.tree_utils.tree_get(state, "count")
         grad = optax.tree_utils.tree_get(state, "grad")
-        return (count == 0) | ((count < max_iter) & (optax.tree_utils.tree_l2_norm(grad) >= stop))
+        return (count == 0) | ((count < max_iter) & (optax.tree_utils.tree_norm(grad) >= stop))
 
     W, state = jax.lax.while_loop(going, step, (W0, opt.init(W0)))
     return W.T, optax.tree_utils.tree_get(state, "count")
