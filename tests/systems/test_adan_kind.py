@@ -16,13 +16,9 @@ from jaxser.train import vectors
 
 
 def make_config(**overrides):
+    """The smoke config with ``{"a.b": value}`` applied as command-line overrides are (typed, unchecked)."""
     c = config_lib.load("configs/yi2020_emodb.py:smoke")
-    for key, value in overrides.items():
-        node = c
-        *path, leaf = key.split(".")
-        for part in path:
-            node = node[part]
-        node[leaf] = value
+    config_lib.apply_overrides(c, [f"--config.{key}={value}" for key, value in overrides.items()])
     return c
 
 

@@ -64,38 +64,30 @@ def test_each_network_updates_once_and_d_d_times(variant, d_steps):
     assert all(np.isfinite(float(v)) for v in losses.values())
 
 
-def test_d_is_frozen_after_its_own_update():
+def test_d_is_frozen_after_its_own_update(monkeypatch):
     """D after a whole iteration equals D after the C and D phases alone: the R, E and G
     phases leave it untouched (the paper's "freezing the weights of D")."""
     rec = recipe("wadan")
     state = tiny_state(rec)
     X, y = data(8)
     full, _ = one_iteration(rec, state, X, y)
-    partial = dict(adversarial.ORDER)
-    try:
-        adversarial.ORDER["wadan"] = ("C", "D")
-        short, _ = one_iteration(rec, state, X, y)
-    finally:
-        adversarial.ORDER.update(partial)
+    monkeypatch.setitem(adversarial.ORDER, "wadan", ("C", "D"))
+    short, _ = one_iteration(rec, state, X, y)
     same = jax.tree.map(lambda a, b: np.array_equal(a, b), full.nets["D"].params, short.nets["D"].params)
     assert all(jax.tree.leaves(same))
     differs = jax.tree.map(lambda a, b: np.array_equal(a, b), full.nets["G"].params, short.nets["G"].params)
     assert not all(jax.tree.leaves(differs))
 
 
-def test_updates_are_sequential_with_the_latest_weights():
+def test_updates_are_sequential_with_the_latest_weights(monkeypatch):
     """E's update sees the decoder R as R's own update left it (Algorithm 1, lines 10-11):
     the E phase run on a state whose R was updated differs from one on the old R."""
     rec = recipe("adan")
     state = tiny_state(rec)
     X, y = data(8)
     full, _ = one_iteration(rec, state, X, y)
-    saved = dict(adversarial.ORDER)
-    try:
-        adversarial.ORDER["adan"] = ("C", "D", "E", "G")  # R not updated before E
-        no_r, _ = one_iteration(rec, state, X, y)
-    finally:
-        adversarial.ORDER.update(saved)
+    monkeypatch.setitem(adversarial.ORDER, "adan", ("C", "D", "E", "G"))  # R not updated before E
+    no_r, _ = one_iteration(rec, state, X, y)
     same = jax.tree.map(lambda a, b: np.array_equal(a, b), full.nets["E"].params, no_r.nets["E"].params)
     assert not all(jax.tree.leaves(same))
 
