@@ -291,3 +291,47 @@ def tsne_real_vs_generated(
         fig.legend(loc="outside right upper", fontsize=8, markerscale=1.5)
     _save(fig, path)
     return embedding
+
+
+def augmentation_curves_png(
+    curves: Mapping[str, Mapping[str, Mapping[int, float]]],
+    path,
+    *,
+    metric: str = "WA",
+    chosen: Mapping[str, Mapping[str, float]] | None = None,
+    title: str = "",
+    dpi: int = 100,
+) -> pathlib.Path:
+    """Test accuracy against the amount of augmented data, one panel per classifier (as
+    Fig. 6 of Yi & Mak 2020); returns the PNG path.
+
+    ``curves[classifier][method][m]``: the figure (a fraction) with ``m`` augmented sets
+    added to the real training data, e.g. ``{"dnn": {"wadan": {0: 0.80, 1: 0.82}}}``.
+    ``chosen[classifier][method]``: the figure at the amount chosen on validation
+    speakers, drawn as a dashed level in the method's colour.
+    """
+    from matplotlib.figure import Figure
+
+    panels = [name for name in curves if curves[name]]
+    fig = Figure(figsize=(5.0 * max(len(panels), 1), 3.6), dpi=dpi, layout="constrained")
+    if not panels:
+        ax = fig.add_subplot()
+        ax.set_axis_off()
+        ax.text(0.5, 0.5, "no curves", ha="center", va="center")
+        return _save(fig, path)
+    if title:
+        fig.suptitle(title)
+    for idx, classifier in enumerate(panels):
+        ax = fig.add_subplot(1, len(panels), idx + 1)
+        for method, points in sorted(curves[classifier].items()):
+            xs = sorted(int(m) for m in points)
+            (line,) = ax.plot(xs, [100 * points[m] for m in xs], marker="o", markersize=3, label=method)
+            level = (chosen or {}).get(classifier, {}).get(method)
+            if level is not None:
+                ax.axhline(100 * level, color=line.get_color(), linestyle="--", linewidth=0.8)
+        ax.set_title(classifier.upper())
+        ax.set_xlabel("augmented sets added (m)")
+        ax.set_ylabel(f"test {metric} (%)")
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=8)
+    return _save(fig, path)

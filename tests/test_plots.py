@@ -81,6 +81,14 @@ def test_training_curves_png(tmp_path):
     _assert_png(plots.training_curves_png([], tmp_path / "empty.png"))
 
 
+def test_augmentation_curves_png(tmp_path):
+    curves = {"dnn": {"wadan": {0: 0.70, 1: 0.74, 2: 0.76}, "smote": {0: 0.70, 1: 0.71, 2: 0.69}},
+              "svm": {"wadan": {0: 0.68, 1: 0.70, 2: 0.71}}}
+    out = plots.augmentation_curves_png(curves, tmp_path / "curves.png", chosen={"dnn": {"wadan": 0.75}}, title="t")
+    _assert_png(out, (10.0, 3.6))  # one panel per classifier
+    _assert_png(plots.augmentation_curves_png({}, tmp_path / "empty.png"), (5.0, 3.6))
+
+
 def test_import_does_not_load_matplotlib():
     code = "import sys, jaxser.plots, jaxser.results; print('matplotlib' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
