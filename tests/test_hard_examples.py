@@ -4,9 +4,6 @@ The two-device check runs in a subprocess (this file run as a script) with two h
 
 import functools
 import json
-import os
-import subprocess
-import sys
 
 import jax
 import jax.numpy as jnp
@@ -88,10 +85,8 @@ def test_update_counts_indexes_by_example_and_ignores_padding():
 
 def test_update_counts_on_two_devices_equal_one():
     """Per-device scatter-adds summed with psum (shard_map and pmap) equal the whole batch's."""
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2", JAX_PLATFORMS="cpu")
-    out = subprocess.run([sys.executable, __file__], capture_output=True, text=True, env=env, timeout=120)
-    assert out.returncode == 0, out.stderr[-3000:]
-    result = json.loads(out.stdout.strip().splitlines()[-1])
+    from tests.device_check import run_on_host_devices  # not at the top: this file also runs as the check script
+    result = run_on_host_devices(__file__, 2, timeout=120)
     assert result == {"devices": 2, "shard_map": True, "pmap": True}
 
 

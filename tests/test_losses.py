@@ -7,9 +7,6 @@ because the number of host devices is fixed when JAX starts.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import jax
 import jax.numpy as jnp
@@ -184,10 +181,8 @@ def test_dispatcher():
 
 
 def test_update_centers_on_two_devices_equals_one():
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2", JAX_PLATFORMS="cpu")
-    out = subprocess.run([sys.executable, __file__], capture_output=True, text=True, env=env, timeout=120)
-    assert out.returncode == 0, out.stderr[-3000:]
-    result = json.loads(out.stdout.strip().splitlines()[-1])
+    from tests.device_check import run_on_host_devices  # not at the top: this file also runs as the check script
+    result = run_on_host_devices(__file__, 2, timeout=120)
     assert result["devices"] == 2
     assert result["max_abs_diff"] <= 1e-6, result
 

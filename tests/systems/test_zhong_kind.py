@@ -5,11 +5,7 @@ clips. Every stage end to end on a corpus: test_zhong_cv.py."""
 from __future__ import annotations
 
 import functools
-import json
-import os
 import pathlib
-import subprocess
-import sys
 
 import jax
 import numpy as np
@@ -19,6 +15,7 @@ from jaxser import config as config_lib
 from jaxser.systems import zhong
 from jaxser.train import steps
 from jaxser.train.parallel import REPLICATED, SHARDED, DataParallel
+from tests.device_check import run_on_host_devices
 
 ROWS, DIM, B = 16, 12, 8
 TINY_ACLN = {"filters": (4, 4, 4, 4), "lstm_units": 8, "attention_units": 8}
@@ -194,10 +191,7 @@ CHECK = pathlib.Path(__file__).with_name("zhong_parallel_check.py")
 
 @pytest.mark.slow
 def test_two_devices_match_one_device_under_shard_map_and_pmap():
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2", JAX_PLATFORMS="cpu")
-    out = subprocess.run([sys.executable, str(CHECK)], capture_output=True, text=True, env=env, timeout=900)
-    assert out.returncode == 0, out.stderr[-3000:]
-    results = json.loads(out.stdout.strip().splitlines()[-1])
+    results = run_on_host_devices(CHECK, 2, timeout=900)
     assert set(results) == {"shard_map", "pmap"}
     for result in results.values():
         assert result["devices"] == 2

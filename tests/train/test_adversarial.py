@@ -3,12 +3,8 @@ isolation, the WADAN penalty, data parallelism, exact resume, generation."""
 
 from __future__ import annotations
 
-import functools
 import json
-import os
 import pathlib
-import subprocess
-import sys
 
 import jax
 import jax.numpy as jnp
@@ -16,6 +12,7 @@ import numpy as np
 import pytest
 
 from jaxser.train import adversarial, parallel
+from tests.device_check import run_on_host_devices
 
 RATES = {"C": 1e-3, "D": 1e-3, "E": 1e-3, "G": 1e-3, "R": 1e-3}
 FEATURES = 6
@@ -179,10 +176,7 @@ CHECK = pathlib.Path(__file__).with_name("adversarial_parallel_check.py")
 
 @pytest.mark.slow
 def test_four_devices_match_one_device_under_shard_map_and_pmap():
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu")
-    out = subprocess.run([sys.executable, str(CHECK)], capture_output=True, text=True, env=env, timeout=900)
-    assert out.returncode == 0, out.stderr[-3000:]
-    results = json.loads(out.stdout.strip().splitlines()[-1])
+    results = run_on_host_devices(CHECK, 4, timeout=900)
     assert set(results) == {"shard_map", "pmap"}
     for mode in results.values():
         assert mode["devices"] == 4

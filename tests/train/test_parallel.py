@@ -8,25 +8,19 @@ between one device's sum of 8 rows and four partial sums combined by psum.
 
 from __future__ import annotations
 
-import json
-import os
 import pathlib
-import subprocess
-import sys
 
 import pytest
 
 from jaxser.train import parallel
+from tests.device_check import run_on_host_devices
 
 CHECK = pathlib.Path(__file__).with_name("parallel_check.py")
 
 
 @pytest.mark.parametrize("mode", ["shard_map", "pmap"])
 def test_four_devices_match_one_device(mode):
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu")
-    out = subprocess.run([sys.executable, str(CHECK), mode], capture_output=True, text=True, env=env, timeout=300)
-    assert out.returncode == 0, out.stderr[-3000:]
-    result = json.loads(out.stdout.strip().splitlines()[-1])
+    result = run_on_host_devices(CHECK, 4, mode, timeout=300)
     assert result["devices"] == 4
     assert result["params_max_abs_diff"] <= 1e-6, result
     assert result["batch_stats_max_abs_diff"] <= 1e-6, result
