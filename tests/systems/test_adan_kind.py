@@ -97,7 +97,7 @@ def cv_run(tmp_path_factory):
     from jaxser import experiments
     from jaxser.train import adversarial
 
-    config = make_config()
+    config = make_config(**{"augmenter.sets": 1})  # amounts 0 and 1: each a DNN and an SVM compile per fold
     config.train.progress = False
     seen = []
     original = adversarial.Trainer.__init__

@@ -178,6 +178,8 @@ CHECK = pathlib.Path(__file__).with_name("adversarial_parallel_check.py")
 def test_four_devices_match_one_device_under_shard_map_and_pmap():
     results = run_on_host_devices(CHECK, 4, timeout=900)
     assert set(results) == {"shard_map", "pmap"}
+    assert set(results["shard_map"]["recipes"]) == set(adversarial.VARIANTS)
+    assert set(results["pmap"]["recipes"]) == {"wadan", "aae"}
     for mode in results.values():
         assert mode["devices"] == 4
         for variant, r in mode["recipes"].items():
