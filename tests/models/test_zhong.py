@@ -1,5 +1,7 @@
 """ACLN, FCN and the fused baseline (Zhong et al. 2020): shapes, padding, features, gradients."""
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -24,15 +26,15 @@ def clips():
 @pytest.fixture(scope="module")
 def acln(clips):
     model = zhong.ACLN(num_classes=7, **SMALL, input_norm="cmvn")
-    variables = model.init(jax.random.key(0), *clips, train=False)
+    variables = jax.jit(functools.partial(model.init, train=False))(jax.random.key(0), *clips)
     return model, variables
 
 
 def test_acln_logits_features_and_mfcc_shape(acln, clips):
     model, variables = acln
-    logits, alf = model.apply(variables, *clips, features=True)
+    logits, alf = jax.jit(functools.partial(model.apply, features=True))(variables, *clips)
     assert logits.shape == (3, 7) and alf.shape == (3, 16)
-    x, frames = model.apply(variables, *clips, method=zhong.ACLN.mfcc)
+    x, frames = jax.jit(functools.partial(model.apply, method=zhong.ACLN.mfcc))(variables, *clips)
     assert x.shape == (3, 1 + SR // 192, 13, 1)
     np.testing.assert_array_equal(frames, 1 + np.asarray(clips[1]) // 192)
     # CMVN over valid frames: each coefficient has mean 0 there, and padding is 0
@@ -44,8 +46,9 @@ def test_acln_logits_features_and_mfcc_shape(acln, clips):
 def test_acln_result_does_not_depend_on_padding(acln, clips):
     model, variables = acln
     audio, lengths = clips
-    short = model.apply(variables, audio[1:2, : lengths[1]], lengths[1:2])
-    padded = model.apply(variables, audio[1:2], lengths[1:2])
+    apply = jax.jit(model.apply)  # one compilation per shape, not one per operation
+    short = apply(variables, audio[1:2, : lengths[1]], lengths[1:2])
+    padded = apply(variables, audio[1:2], lengths[1:2])
     np.testing.assert_allclose(short, padded, atol=1e-4)
 
 
@@ -66,9 +69,9 @@ def test_fused_has_one_head_and_its_loss_reaches_both_branches(clips):
     audio, lengths = clips
     functionals = jnp.asarray(np.random.default_rng(2).normal(size=(3, 384)), jnp.float32)
     model = zhong.FusedACLNFCN(num_classes=4, acln=SMALL, fcn=dict(hidden=(32, 16)))
-    variables = model.init(jax.random.key(0), audio, lengths, functionals)
+    variables = jax.jit(model.init)(jax.random.key(0), audio, lengths, functionals)
     assert "out" not in variables["params"]["acln"] and "out" not in variables["params"]["fcn"]
-    logits, fused = model.apply(variables, audio, lengths, functionals, features=True)
+    logits, fused = jax.jit(functools.partial(model.apply, features=True))(variables, audio, lengths, functionals)
     assert logits.shape == (3, 4) and fused.shape == (3, 16 + 16)
 
     def loss(params):
@@ -76,7 +79,7 @@ def test_fused_has_one_head_and_its_loss_reaches_both_branches(clips):
                              rngs={"dropout": jax.random.key(3)}, mutable=["batch_stats"])
         return -jax.nn.log_softmax(out)[:, 0].mean()
 
-    grads = jax.grad(loss)(variables["params"])
+    grads = jax.jit(jax.grad(loss))(variables["params"])
     for branch in ("acln", "fcn"):
         norm = sum(float(jnp.abs(g).sum()) for g in jax.tree.leaves(grads[branch]))
         assert norm > 0, f"the fused loss must train the {branch} branch"
@@ -100,15 +103,16 @@ def test_default_sizes_without_compiling():
 def test_acln_batchnorm_input_keeps_the_clip_level_and_ignores_padding(clips):
     audio, lengths = clips
     model = zhong.ACLN(num_classes=7, **SMALL, input_norm="batchnorm")
-    variables = model.init(jax.random.key(0), audio, lengths, train=False)
+    variables = jax.jit(functools.partial(model.init, train=False))(jax.random.key(0), audio, lengths)
     assert variables["batch_stats"]["input_bn"]["mean"].shape == (13,)  # one statistic per coefficient
-    _, updates = model.apply(variables, audio, lengths, train=True, mutable=["batch_stats"])
+    _, updates = jax.jit(functools.partial(model.apply, train=True, mutable=["batch_stats"]))(variables, audio, lengths)
     variables = {**variables, **updates}
-    short = model.apply(variables, audio[1:2, : lengths[1]], lengths[1:2])
-    padded = model.apply(variables, audio[1:2], lengths[1:2])
+    apply = jax.jit(model.apply)  # one compilation per shape, not one per operation
+    short = apply(variables, audio[1:2, : lengths[1]], lengths[1:2])
+    padded = apply(variables, audio[1:2], lengths[1:2])
     np.testing.assert_allclose(short, padded, atol=1e-4)
     # Twice as loud is another input (CMVN would map both to the same one).
-    louder = model.apply(variables, 2.0 * audio[:1], lengths[:1])
-    assert not np.allclose(louder, model.apply(variables, audio[:1], lengths[:1]), atol=1e-4)
+    louder = apply(variables, 2.0 * audio[:1], lengths[:1])
+    assert not np.allclose(louder, apply(variables, audio[:1], lengths[:1]), atol=1e-4)
     with pytest.raises(ValueError, match="input_norm"):
         zhong.ACLN(num_classes=7, **SMALL, input_norm="global").init(jax.random.key(0), audio, lengths)
