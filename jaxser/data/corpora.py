@@ -19,6 +19,7 @@ from __future__ import annotations
 import pathlib
 from typing import Any
 
+import filelock
 import numpy as np
 
 from jaxser.data import locations
@@ -77,9 +78,16 @@ def builder(
             f"{name} has no config {config!r}; "
             + (f"valid configs: {', '.join(configs)}" if configs else "it has no configs (pass config=None)")
         )
-    corpus = cls(data_dir=str(locations.data_dir(data_dir)), config=config)
-    if download_and_prepare:
-        _prepare(corpus, name, manual_dir)
+    root = locations.data_dir(data_dir)
+    corpus = cls(data_dir=str(root), config=config)
+    if download_and_prepare and not corpus.is_prepared():
+        # Two processes building one corpus into one data dir (two runs started together
+        # on a fresh machine) would both build it, and the second one's final rename
+        # fails. One builds under the lock; the other waits, then reads what it built.
+        root.mkdir(parents=True, exist_ok=True)
+        with filelock.FileLock(root / f".{name}.lock"):
+            corpus = cls(data_dir=str(root), config=config)  # reads a build finished meanwhile
+            _prepare(corpus, name, manual_dir)
     return corpus
 
 
