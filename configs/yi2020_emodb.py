@@ -9,10 +9,12 @@ Paper (Table I, EmoDB, LOSO, each method at its best amount read off the test re
 WADAN + DNN WA 84.49 / UAR 83.31; ADAN + DNN 83.55 / 82.80; WADAN + SVM 81.87 / 81.04;
 duplication + DNN 82.06 / 80.96; SMOTE + DNN 82.43 / 81.58; cited IS11 baselines without
 augmentation: SVM 80.56, DNN 80.19 WA.
-Expected (ours): not measured yet (the run is under way: fold 1 of 10 took 26 min on dev-cpu,
-a 2-core AMD EPYC Zen 3 VM shared with three other runs: 22 min of WADAN training, 1,500
-epochs, and 4 min for the 22 classifiers); records land in results/yi2020_emodb_wadan/ as
-folds finish, and BUILD_NOTES.md's Yi section holds the figures so far.
+Expected (ours, 10 folds pooled, m chosen on one validation speaker per fold): WADAN + DNN
+WA 74.02 / UA 71.89 (+- 2), best m on test 75.14 / 73.15 (m = 8); no augmentation: DNN
+73.08 / 70.57, SVM 76.82 / 75.76; WADAN + SVM 76.26 / 74.29. Ran on dev-cpu, a 2-core AMD
+EPYC Zen 3 VM, pinned to one core (taskset), the other core busy: 2 h for the 10 folds (10.5-11.5
+min a fold: 7 min of WADAN training, 1,500 epochs, and 4 min for the 22 classifiers).
+Records: results/yi2020_emodb_wadan/; BUILD_NOTES.md "Yi 2020" holds the table and curve.
 Smoke mode: ``configs/yi2020_emodb.py:smoke``.
 """
 
