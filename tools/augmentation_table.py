@@ -31,9 +31,9 @@ import sys
 import numpy as np
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
-from jaxser import metrics  # noqa: E402
+from jaxser import metrics
+from jaxser.systems.adan import CLASSIFIERS, best_amount
 
-CLASSIFIERS = ("dnn", "svm")
 # Table I of the paper (EmoDB, ten-fold LOSO, "highest" WA / UAR, i.e. at the test curve's
 # peak); None where the paper gives no figure. "none" is Mak's IS11 baselines it cites.
 PAPER_EMODB = {
@@ -60,7 +60,7 @@ def read_run(run: pathlib.Path) -> dict:
         evaluation = _json(fold / "eval.json")
         if evaluation is None:
             continue
-        config = _json(fold / "config.json") or evaluation.get("config") or {}
+        config = _json(fold / "config.json") or {}
         method = method or config.get("augmenter", {}).get("method")
         class_names = class_names or evaluation["class_names"]
         confusions = {}
@@ -100,7 +100,7 @@ def summarize(run: dict, fold_names) -> dict:
         if all(m in amounts for m in chosen_ms):
             entry["validation_chosen"] = _score(sum(f["confusions"][(clf, m)] for f, m in zip(folds, chosen_ms)), names)
             entry["chosen_m"] = chosen_ms
-        peak = max(amounts, key=lambda m: (round(curve[m]["ua"], 9), round(curve[m]["wa"], 9), -m))
+        peak = best_amount(curve)
         entry["test_peak"] = dict(curve[peak], m=peak)
         out["classifiers"][clf] = entry
     mmds = [f["mmd"] for f in folds if f["mmd"] is not None]

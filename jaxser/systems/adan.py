@@ -295,10 +295,17 @@ def _classify(ctx: StageContext) -> dict:
 
 
 def _choose(config, curve: dict | None) -> int:
-    """The amount of augmented sets: the config's, or the best validation UA (then WA;
-    ties go to the smaller amount)."""
+    """The amount of augmented sets: the config's, or :func:`best_amount` of the validation curve."""
     if config.classifier.amount >= 0 or not curve:
         return max(config.classifier.amount, 0) if config.classifier.amount >= 0 else config.augmenter.sets
+    return best_amount(curve)
+
+
+def best_amount(curve: dict) -> int:
+    """The best amount m of a curve ``{m: {"ua": ..., "wa": ...}}`` (m an int or its string):
+    highest UA, then WA (rounded to 6 digits, so float noise breaks no tie), then the
+    smaller m. The validation choice of each fold, and ``tools/augmentation_table.py``'s
+    test peak."""
     best = max(curve.items(), key=lambda item: (round(item[1]["ua"], 6), round(item[1]["wa"], 6), -int(item[0])))
     return int(best[0])
 

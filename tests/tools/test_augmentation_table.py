@@ -1,17 +1,13 @@
 """tools/augmentation_table.py: Table I and Fig. 6 pooled from adan runs' fold records."""
 
-import importlib.util
 import json
-import pathlib
 
 import numpy as np
 import pytest
 
-_SPEC = importlib.util.spec_from_file_location(
-    "augmentation_table", pathlib.Path(__file__).resolve().parents[2] / "tools" / "augmentation_table.py"
-)
-augmentation_table = importlib.util.module_from_spec(_SPEC)
-_SPEC.loader.exec_module(augmentation_table)
+from tests.tools import load_tool
+
+augmentation_table = load_tool("augmentation_table")
 
 NAMES = ["a", "b"]
 
@@ -80,3 +76,11 @@ def test_cli_errors_and_png(tmp_path, capsys):
     assert [r["method"] for r in rows] == ["none", "wadan", "smote"]
     assert png.read_bytes()[:4] == b"\x89PNG"
     assert np.isfinite(rows[1]["classifiers"]["dnn"]["curve"]["1"]["wa"])
+
+
+def test_a_fold_without_its_config_is_named(tmp_path, capsys):
+    wadan, _ = _runs(tmp_path)
+    for fold in wadan.glob("fold-*/config.json"):
+        fold.unlink()
+    assert augmentation_table.main([str(wadan)]) == 1
+    assert "no augmenter.method" in capsys.readouterr().err

@@ -1,13 +1,9 @@
 """tools/keep_results.py: finished folds' records are copied, checkpoints and unfinished folds are not."""
 
-import importlib.util
-import pathlib
 
-_SPEC = importlib.util.spec_from_file_location(
-    "keep_results", pathlib.Path(__file__).resolve().parents[2] / "tools" / "keep_results.py"
-)
-keep_results = importlib.util.module_from_spec(_SPEC)
-_SPEC.loader.exec_module(keep_results)
+from tests.tools import load_tool
+
+keep_results = load_tool("keep_results")
 
 
 def _run(tmp_path):
