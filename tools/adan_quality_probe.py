@@ -3,34 +3,71 @@
     JAXSER_DATA=../shared/data .venv/bin/python tools/adan_quality_probe.py TAG --config.augmenter.epochs=300 \
         [--config.augmenter.latent_activation=tanh --config.augmenter.d_steps=2 ...]
 
-Trains configs/yi2020_emodb.py's augmenter on fold 0's training speakers (workdir
-/tmp/adan_probe_TAG), generates one set and prints JSON: the MMD to the training vectors,
-a linear SVM of the real vectors scored on the generated ones (their intended labels),
-one of the generated vectors scored on the validation speaker, and the spreads.
+Trains configs/yi2020_emodb.py's augmenter (with the overrides given) on fold 0's
+training speakers in /tmp/adan_probe_TAG, generates one set and prints JSON: the MMD to
+the training vectors, a linear SVM (``classifier.svm_C``) of the real vectors scored on
+the generated ones with their intended labels, one fitted on the generated vectors scored
+on the validation speaker, and the spreads. EmoDB is read from ``$JAXSER_DATA/emodb``.
 """
+
+from __future__ import annotations
+
+import argparse
 import json
+import os
+import pathlib
 import shutil
 import sys
 import time
 
-from sklearn.svm import LinearSVC
+import numpy as np
 
-from jaxser import config as C, mmd
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+from jaxser import config as config_lib
+from jaxser import linear_svm, mmd
 from jaxser.systems import adan, classic
-from jaxser.train import adversarial, data as tdata
+from jaxser.train import adversarial, data
 
-over = sys.argv[2:]
-c=C.load('configs/yi2020_emodb.py', ['--config.data.manual_dir=../shared/data/emodb','--config.train.progress=false']+over)
-fc=classic.load_data(c); fold=tdata.fold(c, fc.meta)
-norm=adan._normalized(c, fc, fold)
-X,y,_=adan._part(fc,fold,'train',norm); Xv,yv,_=adan._part(fc,fold,'val',norm)
-rec=adan.recipe(c,7,y); st=adan._initial_state(c,rec,X.shape[1])
-wd='/tmp/adan_probe_'+sys.argv[1]; shutil.rmtree(wd, ignore_errors=True)
-t=time.time()
-st,_=adversarial.Trainer(rec,st,X,y,wd,epochs=c.augmenter.epochs,batch_size=128,epochs_per_call=25,checkpoint_every_epochs=10000).fit()
-g=adversarial.generate(rec,st,y,seed=1)
-svm=LinearSVC(C=1e-3,max_iter=5000).fit(X,y)
-svm_g=LinearSVC(C=1e-3,max_iter=5000).fit(g,y)
-print(json.dumps({"tag":sys.argv[1],"sec":round(time.time()-t), "mmd":float(mmd.mmd(X,g)), "mmd_real_val": float(mmd.mmd(X,Xv)),
-  "real_svm_on_gen": float((svm.predict(g)==y).mean()), "gen_svm_on_val": float((svm_g.predict(Xv)==yv).mean()), "real_svm_on_val": float((svm.predict(Xv)==yv).mean()),
-  "gen_std": float(g.std()), "real_std": float(X.std())}), flush=True)
+CONFIG = pathlib.Path(__file__).resolve().parents[1] / "configs" / "yi2020_emodb.py"
+
+
+def accuracy(X_fit, y_fit, X, y, *, num_classes: int, C: float) -> float:
+    coef, intercept, _ = linear_svm.fit(X_fit, y_fit, num_classes=num_classes, C=C)
+    return float(np.mean(np.argmax(X @ coef.T + intercept, axis=1) == y))
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("tag", help="names the workdir /tmp/adan_probe_TAG and the JSON line")
+    args, overrides = parser.parse_known_args(argv)
+    emodb = pathlib.Path(os.environ.get("JAXSER_DATA", "../shared/data")) / "emodb"
+    c = config_lib.load(str(CONFIG), [f"--config.data.manual_dir={emodb}", "--config.train.progress=false", *overrides])
+    corpus = classic.load_data(c)
+    fold = data.fold(c, corpus.meta)
+    norm = adan._normalized(c, corpus, fold)
+    X, y, _ = adan._part(corpus, fold, "train", norm)
+    X_val, y_val, _ = adan._part(corpus, fold, "val", norm)
+    k = len(corpus.class_names)
+    rec = adan.recipe(c, k, y)
+    workdir = pathlib.Path(f"/tmp/adan_probe_{args.tag}")
+    shutil.rmtree(workdir, ignore_errors=True)
+    a = c.augmenter
+    start = time.time()
+    state, _ = adversarial.Trainer(
+        rec, adan._initial_state(c, rec, X.shape[1]), X, y, workdir, epochs=a.epochs, batch_size=a.batch_size,
+        epochs_per_call=a.epochs_per_call, checkpoint_every_epochs=a.checkpoint_every_epochs, mode=c.parallel.mode,
+    ).fit()
+    generated = adversarial.generate(rec, state, y, seed=1)
+    C = c.classifier.svm_C
+    print(json.dumps({
+        "tag": args.tag, "seconds": round(time.time() - start), "mmd": float(mmd.mmd(X, generated)),
+        "mmd_real_val": float(mmd.mmd(X, X_val)),
+        "real_svm_on_generated": accuracy(X, y, generated, y, num_classes=k, C=C),
+        "generated_svm_on_val": accuracy(generated, y, X_val, y_val, num_classes=k, C=C),
+        "real_svm_on_val": accuracy(X, y, X_val, y_val, num_classes=k, C=C),
+        "generated_std": float(generated.std()), "real_std": float(X.std()),
+    }), flush=True)
+
+
+if __name__ == "__main__":
+    main()
