@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import re
@@ -13,6 +14,7 @@ import soundfile as sf
 import soxr
 
 from jaxser import audio
+from tests.reliability import faults
 from tests.reliability.bad_audio import ADTS, M4A, WEBM, id3v2, mp3_bytes, mpeg_frames, speechlike
 
 SR = 16000
@@ -290,23 +292,40 @@ def test_short_decode_is_reported(tmp_path, monkeypatch):
 
 
 def test_unreadable_file(tmp_path):
+    # Mode 000 in a child process that gives up root's right to ignore permissions, so
+    # the kernel refuses the read also when the tests run as root (containers, CI).
     path = write(tmp_path / "locked.wav", tone(440, SR, 1600), subtype="PCM_16")
     expected = audio.load(path)
     path.chmod(0)
     try:
-        try:
-            path.open("rb").close()
-            readable = True  # root (as in many containers) reads it despite mode 000
-        except PermissionError:
-            readable = False
-        if readable:
-            np.testing.assert_array_equal(audio.load(path), expected)
-        else:
-            with pytest.raises(audio.AudioError, match="permission denied") as info:
+        child = faults.run_python(
+            f"""
+            import json
+            from jaxser import audio
+            path = {str(path)!r}
+            try:
+                open(path, "rb").close()
+                denied = False
+            except PermissionError:
+                denied = True
+            try:
                 audio.load(path)
-            assert "chmod" in info.value.fix
+                print(json.dumps({{"denied": denied, "error": None}}))
+            except audio.AudioError as e:
+                print(json.dumps({{"denied": denied, "error": [e.path, e.reason, e.fix, str(e)]}}))
+            """,
+            drop_root_file_access=True, timeout=120,
+        )
     finally:
         path.chmod(0o644)
+    assert child.returncode == 0, child.stderr[-4000:]
+    report = json.loads(child.stdout.strip().splitlines()[-1])
+    assert report["denied"], "the child could still read a mode-000 file: the fault was not in effect"
+    assert report["error"] is not None, "audio.load read a file it had no permission to read"
+    err_path, reason, fix, message = report["error"]
+    assert (err_path, reason) == (str(path), "permission denied")
+    assert "chmod" in fix and "permission denied" in message
+    np.testing.assert_array_equal(audio.load(path), expected)  # readable again: nothing else was wrong
 
 
 def test_min_duration(tmp_path):

@@ -2,6 +2,7 @@
 and that makes an XLA:CPU step fault its temporaries in with far fewer faults."""
 
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -10,7 +11,44 @@ import pytest
 
 from jaxser import host_memory
 
-APPLIES = host_memory.hugepage_environ({}) is not None
+
+def _hugepages_apply() -> tuple[bool, str]:
+    """The tunable's precondition, worked out without the code under test: Linux,
+    glibc >= 2.35, and transparent huge pages readable and not set to [never]."""
+    if not sys.platform.startswith("linux"):
+        return False, f"not Linux ({sys.platform})"
+    try:
+        libc = os.confstr("CS_GNU_LIBC_VERSION") or ""
+    except (ValueError, OSError):
+        libc = ""
+    m = re.fullmatch(r"glibc (\d+)\.(\d+).*", libc)
+    if m is None:
+        return False, f"not glibc ({libc!r})"
+    if (int(m[1]), int(m[2])) < (2, 35):
+        return False, f"{libc} < 2.35"
+    try:
+        with open("/sys/kernel/mm/transparent_hugepage/enabled") as f:
+            thp = f.read()
+    except OSError as e:
+        return False, f"transparent huge pages unreadable: {e}"
+    if "[never]" in thp:
+        return False, f"transparent huge pages disabled: {thp.strip()}"
+    return True, f"{libc}, THP {thp.strip()}"
+
+
+APPLIES, WHY = _hugepages_apply()
+CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def _require_applies():
+    """Skip where the tunable cannot apply; in CI fail instead, so a CI machine that
+    lacks it (or a broken precondition check) cannot pass by skipping."""
+    if not APPLIES:
+        msg = f"needs Linux, glibc >= 2.35 and transparent huge pages: {WHY}"
+        if CI:
+            pytest.fail(msg)
+        pytest.skip(msg)
+
 
 # Re-exec as the command does, then a jitted function with ~200 MB of temporaries per
 # call: prints GLIBC_TUNABLES and the minor faults of its third call.
@@ -37,8 +75,8 @@ def _run(**env) -> tuple[str, int]:
     return tunables, int(faults)
 
 
-@pytest.mark.skipif(not APPLIES, reason="needs Linux, glibc >= 2.35 and transparent huge pages")
 def test_reexec_sets_tunable_and_cuts_page_faults():
+    _require_applies()
     tunables, faults = _run()
     off_tunables, off_faults = _run(JAXSER_HOST_MEMORY="system")
     assert tunables == host_memory.TUNABLE and off_tunables == "-"
@@ -49,9 +87,12 @@ def test_reexec_sets_tunable_and_cuts_page_faults():
 def test_environ_rules(monkeypatch):
     assert host_memory.hugepage_environ({"JAXSER_HOST_MEMORY": "system"}) is None
     assert host_memory.hugepage_environ({"GLIBC_TUNABLES": "glibc.malloc.hugetlb=0"}) is None  # the user's choice
+    env = host_memory.hugepage_environ({"GLIBC_TUNABLES": "glibc.malloc.arena_max=2", "A": "b"})
     if APPLIES:
-        env = host_memory.hugepage_environ({"GLIBC_TUNABLES": "glibc.malloc.arena_max=2", "A": "b"})
         assert env == {"GLIBC_TUNABLES": "glibc.malloc.arena_max=2:" + host_memory.TUNABLE, "A": "b"}
+        assert host_memory.hugepage_environ({}) == {"GLIBC_TUNABLES": host_memory.TUNABLE}
+    else:
+        assert env is None, WHY
     with pytest.raises(ValueError, match="JAXSER_HOST_MEMORY"):
         host_memory.hugepage_environ({"JAXSER_HOST_MEMORY": "sometimes"})
 

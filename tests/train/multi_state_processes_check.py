@@ -25,6 +25,7 @@ jax.distributed.initialize(coordinator_address=coordinator, num_processes=2, pro
 
 import flax.linen as nn  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
 import optax  # noqa: E402
 from jax.experimental import multihost_utils  # noqa: E402
 
@@ -89,7 +90,13 @@ multihost_utils.sync_global_devices("damaged")
 resumed, meta = checkpoint.resume(workdir, template)
 report["resumed_from"] = meta["step"]
 report["resumed_identical"] = replicas.digest(resumed.arrays()) == saved_digests[meta["step"]]
-report["replicas_agree"] = replicas.check_identical(resumed) is not None
+# check_identical raises when the processes differ and returns this process's digest;
+# gather every process's digest independently as well, so agreement is really compared.
+agreed = replicas.check_identical(resumed.arrays(), "resumed state")
+everyone = multihost_utils.process_allgather(np.frombuffer(bytes.fromhex(agreed), np.uint8))
+report["replicas_agree"] = agreed == saved_digests[meta["step"]] and all(
+    bytes(row).hex() == agreed for row in np.asarray(everyone).reshape(jax.process_count(), -1)
+)
 multihost_utils.sync_global_devices("resumed")  # as the trainer does before opening the managers
 report["saved_again"] = save_steps(template, [4])
 critic = checkpoint.load_network(workdir, "judge", template.net("critic"), source_name="critic")

@@ -29,7 +29,7 @@ CONFIG = pathlib.Path(__file__).parents[2] / "configs" / "zhao2019_cnn2d_emodb.p
 SPEAKERS = ("03", "08", "09", "10")  # LOSO fold 0: test 03, validation 08, training 09 + 10
 TIMEOUT = 600
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.realdata]
 
 
 @pytest.fixture(scope="module")
