@@ -25,20 +25,21 @@ def held_stderr():
     the block; drop it if the block succeeds, write it to stderr if it raises."""
     sys.stderr.flush()
     saved = os.dup(2)
+    failed = False
     try:
         with tempfile.TemporaryFile() as held:
             os.dup2(held.fileno(), 2)
             try:
                 yield
             except BaseException:
-                sys.stderr.flush()
-                os.dup2(saved, 2)
-                held.seek(0)
-                os.write(2, held.read())
+                failed = True
                 raise
             finally:
                 sys.stderr.flush()
                 os.dup2(saved, 2)
+                if failed:
+                    held.seek(0)
+                    os.write(2, held.read())
     finally:
         os.close(saved)
 

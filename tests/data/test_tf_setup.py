@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import platform
 import subprocess
 import sys
 
@@ -24,11 +25,20 @@ def test_held_stderr_drops_on_success_and_replays_on_error(capfd):
     assert capfd.readouterr().err == "after\n"
 
 
-@pytest.mark.parametrize("level", ["3", "0"])
-def test_tensorflow_import_is_silent_at_level_3(level):
+def _import_tensorflow(level: str) -> subprocess.CompletedProcess:
     code = "from jaxser.data.tf_setup import tensorflow; tensorflow(); print('ok')"
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": level}
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0 and done.stdout == "ok\n", done.stderr
-    if level == "3":
-        assert done.stderr == ""
+    return done
+
+
+@pytest.mark.skipif(
+    not (sys.platform.startswith("linux") and platform.machine() == "x86_64"),
+    reason="TensorFlow's oneDNN notice, the import-time line held back, is printed on x86-64 Linux",
+)
+def test_tensorflow_import_is_silent_at_level_3_only():
+    # At level 0 the import prints its C++ notices (oneDNN's on x86-64): without them the
+    # level-3 check below would pass for want of anything to hide.
+    assert "oneDNN" in _import_tensorflow("0").stderr
+    assert _import_tensorflow("3").stderr == ""
