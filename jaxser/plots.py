@@ -13,7 +13,6 @@ import json
 import math
 import os
 import pathlib
-import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -26,18 +25,22 @@ def _save(fig, path) -> pathlib.Path:
     """Render ``fig`` through Agg to ``path`` atomically (temp file in the same folder + rename)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
+    from jaxser import atomic_file
+
     FigureCanvasAgg(fig)
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
-    try:
-        with open(tmp, "xb") as f:  # not mkstemp: keep the umask's permissions, not 0600
-            fig.savefig(f, format="png", dpi=fig.dpi)
-        os.replace(tmp, path)
-    except BaseException:
-        pathlib.Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file.replacing(path, "wb") as f:
+        fig.savefig(f, format="png", dpi=fig.dpi)
     return path
+
+
+def _placeholder(fig, text: str, path) -> pathlib.Path:
+    """``fig`` with nothing but ``text`` in it, saved: a figure with no data still says why."""
+    ax = fig.add_subplot()
+    ax.set_axis_off()
+    ax.text(0.5, 0.5, text, ha="center", va="center")
+    return _save(fig, path)
 
 
 def confusion_figsize(num_classes: int) -> tuple[float, float]:
@@ -174,10 +177,7 @@ def training_curves_png(
     nrows = max(1, math.ceil(len(panels) / ncols))
     fig = Figure(figsize=(5.0 * ncols, 3.2 * nrows), dpi=dpi, layout="constrained")
     if not panels:
-        ax = fig.add_subplot()
-        ax.set_axis_off()
-        ax.text(0.5, 0.5, f"no values for {', '.join(metrics)}", ha="center", va="center")
-        return _save(fig, path)
+        return _placeholder(fig, f"no values for {', '.join(metrics)}", path)
     for idx, (metric, lines) in enumerate(panels):
         ax = fig.add_subplot(nrows, ncols, idx + 1)
         for label, points in lines.items():
@@ -315,17 +315,15 @@ def augmentation_curves_png(
     panels = [name for name in curves if curves[name]]
     fig = Figure(figsize=(5.0 * max(len(panels), 1), 3.6), dpi=dpi, layout="constrained")
     if not panels:
-        ax = fig.add_subplot()
-        ax.set_axis_off()
-        ax.text(0.5, 0.5, "no curves", ha="center", va="center")
-        return _save(fig, path)
+        return _placeholder(fig, "no curves", path)
     if title:
         fig.suptitle(title)
     for idx, classifier in enumerate(panels):
         ax = fig.add_subplot(1, len(panels), idx + 1)
         for method, points in sorted(curves[classifier].items()):
-            xs = sorted(int(m) for m in points)
-            (line,) = ax.plot(xs, [100 * points[m] for m in xs], marker="o", markersize=3, label=method)
+            ms = sorted(points, key=int)  # int or JSON's string keys
+            (line,) = ax.plot([int(m) for m in ms], [100 * points[m] for m in ms], marker="o", markersize=3,
+                              label=method)
             level = (chosen or {}).get(classifier, {}).get(method)
             if level is not None:
                 ax.axhline(100 * level, color=line.get_color(), linestyle="--", linewidth=0.8)

@@ -13,16 +13,14 @@ from __future__ import annotations
 
 import datetime
 import json
-import os
 import pathlib
 import sys
-import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from jaxser import metrics, plots
+from jaxser import atomic_file, metrics, plots
 
 FORMAT_VERSION = 1
 JSON_NAME = "results.json"
@@ -54,16 +52,8 @@ def is_primary_process() -> bool:
 
 def write_atomic(path: pathlib.Path, text: str) -> None:
     """Write ``text`` to a temp file beside ``path`` and rename it over: never half a file."""
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
-    try:
-        with open(tmp, "x", encoding="utf-8") as f:  # not mkstemp: keep the umask's permissions
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        pathlib.Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file.replacing(path, "w", encoding="utf-8") as f:
+        f.write(text)
 
 
 def _pct(x: float) -> str:

@@ -42,12 +42,13 @@ import pathlib
 import platform
 import re
 import sys
-import tempfile
 import warnings
 from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
+
+from jaxser import atomic_file
 
 SAMPLE_RATE = 16000
 
@@ -317,26 +318,15 @@ def _read_cache(path: pathlib.Path, feature_set: str, version: str) -> dict[str,
 
 def _write_cache(path: pathlib.Path, *, ids, sha256, X, feature_names, feature_set: str, version: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(
-                fh,
-                format=np.asarray(_FORMAT),
-                feature_set=np.asarray(feature_set),
-                opensmile_version=np.asarray(version),
-                sample_rate=np.asarray(SAMPLE_RATE),
-                ids=ids,
-                sha256=sha256,
-                X=np.asarray(X, np.float32),
-                feature_names=feature_names,
-            )
-            fh.flush()
-            os.fsync(fh.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it 0600; the cache is shared like any file
-        os.replace(tmp, path)
-    except BaseException:
-        pathlib.Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file.replacing(path, "wb") as fh:
+        np.savez(
+            fh,
+            format=np.asarray(_FORMAT),
+            feature_set=np.asarray(feature_set),
+            opensmile_version=np.asarray(version),
+            sample_rate=np.asarray(SAMPLE_RATE),
+            ids=ids,
+            sha256=sha256,
+            X=np.asarray(X, np.float32),
+            feature_names=feature_names,
+        )
