@@ -252,9 +252,12 @@ def _clean_process_features(tmp_path, *, files=(), arrays=(), check_import=False
 
 
 def test_features_in_this_process_equal_a_process_without_tensorflow(tmp_path, clips):
-    """pytest has loaded TensorFlow, whose FFT symbols openSMILE must not bind to
-    (load_opensmile's RTLD_DEEPBIND): our rows equal a clean interpreter's. The clean
+    """With TensorFlow loaded, whose FFT symbols openSMILE must not bind to
+    (load_opensmile's RTLD_DEEPBIND), our rows equal a clean interpreter's. The clean
     interpreter also checks that importing jaxser.features leaves opensmile unimported."""
+    from jaxser.data.tf_setup import tensorflow
+
+    tensorflow()  # as any process that reads a TFDS corpus has (also when this test runs alone)
     assert "tensorflow" in sys.modules
     arrays = []
     for k, x in clips:
