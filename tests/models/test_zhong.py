@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from jaxser.models import zhong
+from jaxser.train import state as state_lib
 
 SR = 16000
 SMALL = dict(filters=(8, 8, 8, 8), lstm_units=16, attention_units=16)  # the layout, cheaply compiled
@@ -26,7 +27,7 @@ def clips():
 @pytest.fixture(scope="module")
 def acln(clips):
     model = zhong.ACLN(num_classes=7, **SMALL, input_norm="cmvn")
-    variables = jax.jit(functools.partial(model.init, train=False))(jax.random.key(0), *clips)
+    variables = state_lib.init_variables(model, jax.random.key(0), clips, {"train": False})
     return model, variables
 
 
@@ -103,7 +104,7 @@ def test_default_sizes_without_compiling():
 def test_acln_batchnorm_input_keeps_the_clip_level_and_ignores_padding(clips):
     audio, lengths = clips
     model = zhong.ACLN(num_classes=7, **SMALL, input_norm="batchnorm")
-    variables = jax.jit(functools.partial(model.init, train=False))(jax.random.key(0), audio, lengths)
+    variables = state_lib.init_variables(model, jax.random.key(0), (audio, lengths), {"train": False})
     assert variables["batch_stats"]["input_bn"]["mean"].shape == (13,)  # one statistic per coefficient
     _, updates = jax.jit(functools.partial(model.apply, train=True, mutable=["batch_stats"]))(variables, audio, lengths)
     variables = {**variables, **updates}
