@@ -12,10 +12,11 @@ method and classifier (DNN, linear SVM) it prints, pooled over the folds:
   peaks in Fig. 6": chosen on the test results, so optimistic);
 * the MMD between the training vectors and one generated set, mean over folds
   (``augment/stage.json``);
-* the paper's figure for that row.
+* the paper's figure for that row (EmoDB: Table I; IEMOCAP: Table II; the paper has no
+  other corpus, so other corpora get none).
 
 "none" (no augmentation) is m = 0 of any run: every method trains the same classifiers on
-the same real vectors there, so it needs no run of its own. Only folds finished in every
+the same real vectors there, so it needs no run of its own. The runs must be of one corpus. Only folds finished in every
 run given are used (``--all-folds`` to pool each run's own folds), so rows compare like
 with like. ``--png`` draws the pooled test curves over m (Fig. 6); ``--json`` prints
 everything as JSON instead of Markdown.
@@ -44,7 +45,17 @@ PAPER_EMODB = {
     ("adan", "svm"): (81.50, 80.39), ("adan", "dnn"): (83.55, 82.80),
     ("wadan", "svm"): (81.87, 81.04), ("wadan", "dnn"): (84.49, 83.31),
 }
-PAPER_MMD = {"aae": 0.0244, "adan": 0.0057, "wadan": 0.0054}
+# Table II (IEMOCAP, five-fold leave-one-session-out; GAN, cGAN, AAE at one augmented set).
+PAPER_IEMOCAP = {
+    ("none", "svm"): (63.20, 58.81), ("none", "dnn"): (64.47, 62.86),
+    ("duplicate", "dnn"): (65.79, 62.90), ("noise", "dnn"): (64.43, 63.49),
+    ("smote", "dnn"): (65.83, 62.50), ("gan", "dnn"): (55.09, 60.23),
+    ("cgan", "dnn"): (55.79, 61.78), ("aae", "dnn"): (63.86, 62.01),
+    ("adan", "svm"): (64.78, 60.07), ("adan", "dnn"): (63.55, 63.96),
+    ("wadan", "svm"): (63.82, 59.79), ("wadan", "dnn"): (66.92, 64.51),
+}
+PAPER = {"emodb": PAPER_EMODB, "iemocap": PAPER_IEMOCAP}  # the paper has no other corpus
+PAPER_MMD = {"aae": 0.0244, "adan": 0.0057, "wadan": 0.0054}  # Sec. V-B, with the EmoDB figures
 
 
 def _json(path: pathlib.Path):
@@ -55,13 +66,14 @@ def read_run(run: pathlib.Path) -> dict:
     """One run's finished folds: method, class names, per fold the confusion of every
     (classifier, m), the m chosen on validation, and the MMD."""
     folds = {}
-    method, class_names = None, None
+    method, class_names, corpus = None, None, None
     for fold in sorted(run.glob("fold-*")):
         evaluation = _json(fold / "eval.json")
         if evaluation is None:
             continue
         config = _json(fold / "config.json") or {}
         method = method or config.get("augmenter", {}).get("method")
+        corpus = corpus or config.get("data", {}).get("name")
         class_names = class_names or evaluation["class_names"]
         confusions = {}
         for key, other in evaluation.get("other_outputs", {}).items():
@@ -76,7 +88,7 @@ def read_run(run: pathlib.Path) -> dict:
         raise FileNotFoundError(f"{run}: no finished fold (no fold-*/eval.json); run `jaxser cv` first")
     if method is None:
         raise ValueError(f"{run}: the folds' config.json name no augmenter.method; is this a run of kind adan?")
-    return {"run": str(run), "method": method, "class_names": class_names, "folds": folds}
+    return {"run": str(run), "method": method, "corpus": corpus, "class_names": class_names, "folds": folds}
 
 
 def _score(confusion, class_names) -> dict:
@@ -88,7 +100,8 @@ def summarize(run: dict, fold_names) -> dict:
     """Pooled test curve, the figure at the validation-chosen m and at the test peak, MMD."""
     names = run["class_names"]
     folds = [run["folds"][f] for f in fold_names]
-    out = {"method": run["method"], "run": run["run"], "folds": list(fold_names), "classifiers": {}}
+    out = {"method": run["method"], "corpus": run["corpus"], "run": run["run"], "folds": list(fold_names),
+           "classifiers": {}}
     for clf in CLASSIFIERS:
         amounts = sorted({m for f in folds for (c, m) in f["confusions"] if c == clf})
         amounts = [m for m in amounts if all((clf, m) in f["confusions"] for f in folds)]
@@ -110,7 +123,8 @@ def summarize(run: dict, fold_names) -> dict:
 
 def none_row(summary: dict) -> dict:
     """No augmentation: m = 0 of a run's curves."""
-    row = {"method": "none", "run": summary["run"], "folds": summary["folds"], "classifiers": {}, "mmd": None}
+    row = {"method": "none", "corpus": summary["corpus"], "run": summary["run"], "folds": summary["folds"],
+           "classifiers": {}, "mmd": None}
     for clf, entry in summary["classifiers"].items():
         if 0 in entry["curve"]:
             score = entry["curve"][0]
@@ -123,6 +137,9 @@ def table(runs: list[pathlib.Path], *, all_folds: bool = False) -> list[dict]:
     methods = [r["method"] for r in read]
     if len(set(methods)) != len(methods):
         raise ValueError(f"two runs of the same method among {methods}: give one run per method")
+    corpora = sorted({str(r["corpus"]) for r in read})
+    if len(corpora) > 1:
+        raise ValueError(f"runs of different corpora ({', '.join(corpora)}): give the runs of one corpus")
     common = sorted(set.intersection(*(set(r["folds"]) for r in read)))
     if not all_folds and not common:
         raise ValueError("the runs share no finished fold; pass --all-folds to pool each run's own folds")
@@ -138,17 +155,17 @@ def _pct(score: dict | None, key: str) -> str:
 
 def markdown(rows: list[dict]) -> str:
     lines = [
-        "| method | classifier | folds | ours, m chosen on validation: WA / UA | ours, best m on test (m): WA / UA | paper (Table I, best on test): WA / UA | MMD, ours (paper) |",
+        "| method | classifier | folds | ours, m chosen on validation: WA / UA | ours, best m on test (m): WA / UA | paper (best on test): WA / UA | MMD, ours (paper) |",
         "|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         for clf, entry in row["classifiers"].items():
             val, peak = entry.get("validation_chosen"), entry["test_peak"]
-            paper = PAPER_EMODB.get((row["method"], clf))
+            paper = PAPER.get(row["corpus"], {}).get((row["method"], clf))
             paper_text = "—" if paper is None else " / ".join("—" if x is None else f"{x:.2f}" for x in paper)
             mmd = row["mmd"]
             mmd_text = "—" if mmd is None else f"{mmd['mean']:.4f} ± {mmd['std']:.4f}"
-            if row["method"] in PAPER_MMD:
+            if row["method"] in PAPER_MMD and row["corpus"] == "emodb":
                 mmd_text += f" ({PAPER_MMD[row['method']]})"
             lines.append(
                 f"| {row['method']} | {clf.upper()} | {len(row['folds'])} | {_pct(val, 'wa')} / {_pct(val, 'ua')} "

@@ -12,13 +12,13 @@ augmentation_table = load_tool("augmentation_table")
 NAMES = ["a", "b"]
 
 
-def _fold(run, name, method, confusions, chosen, mmd=None):
+def _fold(run, name, method, confusions, chosen, mmd=None, corpus="emodb"):
     """``confusions``: {(classifier, m): 2 x 2 list}."""
     fold = run / name
     (fold / "classify").mkdir(parents=True)
     others = {f"{c}/sets={m:02d}": {"confusion": conf} for (c, m), conf in confusions.items()}
     (fold / "eval.json").write_text(json.dumps({"class_names": NAMES, "other_outputs": others}))
-    (fold / "config.json").write_text(json.dumps({"augmenter": {"method": method}}))
+    (fold / "config.json").write_text(json.dumps({"augmenter": {"method": method}, "data": {"name": corpus}}))
     (fold / "classify" / "stage.json").write_text(json.dumps({"summary": {"chosen": chosen}}))
     if mmd is not None:
         (fold / "augment").mkdir()
@@ -84,3 +84,18 @@ def test_a_fold_without_its_config_is_named(tmp_path, capsys):
         fold.unlink()
     assert augmentation_table.main([str(wadan)]) == 1
     assert "no augmenter.method" in capsys.readouterr().err
+
+
+def test_paper_figures_only_for_the_papers_corpora(tmp_path):
+    f0 = {("dnn", 0): [[3, 2], [3, 2]], ("dnn", 1): [[5, 0], [1, 4]]}
+    casia, iemocap = tmp_path / "casia", tmp_path / "iemocap"
+    _fold(casia, "fold-00", "wadan", f0, {"dnn": 1}, mmd=0.02, corpus="casia")
+    _fold(iemocap, "fold-00", "wadan", f0, {"dnn": 1}, mmd=0.02, corpus="iemocap")
+    text = augmentation_table.markdown(augmentation_table.table([casia]))
+    assert "| wadan | DNN | 1 | 90.00 / 90.00 | 90.00 / 90.00 (1) | — | 0.0200 ± 0.0000 |" in text
+    text = augmentation_table.markdown(augmentation_table.table([iemocap]))
+    assert "| wadan | DNN | 1 | 90.00 / 90.00 | 90.00 / 90.00 (1) | 66.92 / 64.51 | 0.0200 ± 0.0000 |" in text
+    smote = tmp_path / "smote"
+    _fold(smote, "fold-00", "smote", f0, {"dnn": 0}, corpus="iemocap")
+    with pytest.raises(ValueError, match="different corpora"):
+        augmentation_table.table([casia, smote])
