@@ -15,7 +15,8 @@ the same and extracts only new or changed clips; a cache written by another open
 version or for another feature set is never reused. The file is replaced atomically
 (temp file + ``os.replace``), so a killed run leaves the old cache or the new one;
 one that does not read back (truncated, damaged, inconsistent) is rebuilt with a
-:class:`CacheWarning`. A clip too short for openSMILE's windows gets NaN features and a
+:class:`CacheWarning`. Two processes extracting one corpus at once take turns (a lock file
+beside the cache): the second reads what the first wrote. A clip too short for openSMILE's windows gets NaN features and a
 :class:`FeatureWarning` naming it. Files are plain ``.npz`` (string and float arrays), loaded with
 ``allow_pickle=False``.
 
@@ -46,6 +47,7 @@ import warnings
 from collections.abc import Iterable
 from typing import Any
 
+import filelock
 import numpy as np
 
 from jaxser import atomic_file
@@ -112,6 +114,15 @@ def extract(
     """
     spec = _check_feature_set(feature_set)
     path = cache_path(name, feature_set, cache_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Two runs on one corpus (started together on a fresh machine) would both extract it;
+    # the second waits here, then finds every row in the cache.
+    with filelock.FileLock(path.with_name(f".{path.name}.lock")):
+        return _extract(audio_by_id, feature_set, spec, path, progress=progress, total=total)
+
+
+def _extract(audio_by_id, feature_set: str, spec, path: pathlib.Path, *, progress: bool, total: int | None):
+    """:func:`extract` with the cache file ``path`` locked."""
     opensmile = load_opensmile()
 
     version = str(opensmile.__version__)
@@ -163,7 +174,7 @@ def extract(
         warnings.warn(
             f"openSMILE {feature_set}: {len(bad)} clip(s) gave NaN/inf features (too short?): {bad[:5]}",
             FeatureWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
 
     # Keep the cached rows of ids this call did not ask for (e.g. a subset of the
@@ -309,7 +320,7 @@ def _read_cache(path: pathlib.Path, feature_set: str, version: str) -> dict[str,
         settings += (int(data["sample_rate"]),)
     except Exception as err:  # noqa: BLE001 - anything unreadable is rebuilt, never fatal
         message = f"openSMILE cache {path} is damaged ({type(err).__name__}: {err}); rebuilding it"
-        warnings.warn(message, CacheWarning, stacklevel=3)
+        warnings.warn(message, CacheWarning, stacklevel=4)
         return None
     if settings != (_FORMAT, feature_set, version, SAMPLE_RATE):
         return None  # other settings: extract everything again, then replace the file

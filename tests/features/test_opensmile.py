@@ -128,7 +128,7 @@ def test_other_feature_set_never_reuses_rows_is11_shape(tmp_path, clips, calls):
     ids, X, names = smile.extract(clips[:2], "IS11", tmp_path, name="gen", progress=False)
     assert calls == {"smile": 1, "signals": 2}
     assert ids == ("c0", "c1") and X.shape == (2, 4368) and len(names) == 4368 and np.all(np.isfinite(X))
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["gen.IS09.npz", "gen.IS11.npz"]
+    assert sorted(p.name for p in tmp_path.glob("*.npz")) == ["gen.IS09.npz", "gen.IS11.npz"]
 
 
 def _truncate(path):
@@ -172,7 +172,7 @@ def test_failed_write_keeps_the_old_cache(tmp_path, clips, calls, monkeypatch):
     monkeypatch.setattr(smile.np, "savez", full_disk)
     with pytest.raises(OSError, match="No space"):
         smile.extract(clips, "IS09", tmp_path, name="gen", progress=False)
-    assert [p.name for p in tmp_path.iterdir()] == ["gen.IS09.npz"]  # no temp file left
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".gen.IS09.npz.lock", "gen.IS09.npz"]  # no temp file left
     assert (tmp_path / "gen.IS09.npz").read_bytes() == before
 
 
@@ -284,3 +284,32 @@ def test_signal_path_equals_opensmile_file_path_on_emodb(tmp_path, emodb_dir):
     from_files = np.stack([here.process_file(str(f)).to_numpy(np.float32)[0] for f in files])
     np.testing.assert_allclose(X, from_files, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(X, _clean_process_features(tmp_path, files=files), rtol=1e-5, atol=1e-5)
+
+
+def test_two_extractions_of_one_corpus_at_once_extract_it_once(tmp_path, clips, calls):
+    # Two runs started together on a fresh machine: the second waits for the first's
+    # cache instead of extracting every clip again beside it.
+    import threading
+
+    import filelock
+
+    cache = tmp_path / "cache"
+    results = []
+
+    def run():
+        results.append(smile.extract(clips, "IS09", cache, name="gen", progress=False))
+
+    lock_path = smile.cache_path("gen", "IS09", cache)
+    cache.mkdir()
+    with filelock.FileLock(lock_path.with_name(f".{lock_path.name}.lock")):  # a third run is extracting
+        threads = [threading.Thread(target=run) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=2)
+        assert all(t.is_alive() for t in threads), "extract() did not wait for the extraction in progress"
+    for t in threads:
+        t.join(timeout=120)
+    assert len(results) == 2
+    assert calls["signals"] == len(clips)  # one of them extracted; the other read its cache
+    np.testing.assert_array_equal(results[0][1], results[1][1])
