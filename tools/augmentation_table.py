@@ -16,9 +16,9 @@ method and classifier (DNN, linear SVM) it prints, pooled over the folds:
   other corpus, so other corpora get none).
 
 "none" (no augmentation) is m = 0 of any run: every method trains the same classifiers on
-the same real vectors there, so it needs no run of its own. The runs must be of one corpus. Only folds finished in every
-run given are used (``--all-folds`` to pool each run's own folds), so rows compare like
-with like. ``--png`` draws the pooled test curves over m (Fig. 6); ``--json`` prints
+the same real vectors there, so it needs no run of its own. The runs must be of one
+corpus. Only folds finished in every run given are used (``--all-folds`` to pool each
+run's own folds), so rows compare like with like. ``--png`` draws the pooled test curves over m (Fig. 6); ``--json`` prints
 everything as JSON instead of Markdown.
 """
 

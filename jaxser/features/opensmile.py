@@ -15,10 +15,10 @@ the same and extracts only new or changed clips; a cache written by another open
 version or for another feature set is never reused. The file is replaced atomically
 (temp file + ``os.replace``), so a killed run leaves the old cache or the new one;
 one that does not read back (truncated, damaged, inconsistent) is rebuilt with a
-:class:`CacheWarning`. Two processes extracting one corpus at once take turns (a lock file
-beside the cache): the second reads what the first wrote. A clip too short for openSMILE's windows gets NaN features and a
-:class:`FeatureWarning` naming it. Files are plain ``.npz`` (string and float arrays), loaded with
-``allow_pickle=False``.
+:class:`CacheWarning`. Two processes extracting one corpus at once take turns (a lock
+file beside the cache): the second reads what the first wrote. A clip too short for
+openSMILE's windows gets NaN features and a :class:`FeatureWarning` naming it. Files are
+plain ``.npz`` (string and float arrays), loaded with ``allow_pickle=False``.
 
 Samples are int16 (read as ``x / 32768``, what openSMILE's own file reader gives for
 16-bit audio) or float32 in [-1, 1], mono, at 16 kHz (:data:`SAMPLE_RATE`). The hash
@@ -328,7 +328,7 @@ def _read_cache(path: pathlib.Path, feature_set: str, version: str) -> dict[str,
 
 
 def _write_cache(path: pathlib.Path, *, ids, sha256, X, feature_names, feature_set: str, version: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Replace the cache file (its folder was made by :func:`extract`, for the lock)."""
     with atomic_file.replacing(path, "wb") as fh:
         np.savez(
             fh,
