@@ -23,6 +23,9 @@ STAGE_MARKER = "stage.json"  # jaxser.systems.stages.MARKER (not imported: that 
 # A stage's training curve and the hard-example counts and index (Zhong 2020), a few KB;
 # the augmenter's loss curves and t-SNE picture and the validation curve (Yi 2020), ~100 KB.
 STAGE_FILES = ("metrics.jsonl", "hard_examples.npz", "validation.json", "losses.png", "tsne.png")
+# A stage that trains several networks of its own (Yi's GAN baseline: one per class, in
+# ``augment/class-<k>/``) keeps each one's loss picture, 40 KB, not its 200 KB curve.
+SUBNETWORK_FILES = ("losses.png",)
 FOLD_FILES = ("eval.json", "fold_summary.json", "train_summary.json", "metrics.jsonl", "config.json", "classes.json")
 
 
@@ -45,6 +48,10 @@ def keep(run: pathlib.Path, dest_root: pathlib.Path) -> list[pathlib.Path]:
             for name in (STAGE_MARKER, *STAGE_FILES):
                 if (marker.parent / name).is_file():
                     written.append(_copy(marker.parent / name, dest / fold.name / marker.parent.name / name))
+            for sub in sorted(p for p in marker.parent.iterdir() if p.is_dir()):
+                for name in SUBNETWORK_FILES:
+                    if (sub / name).is_file():
+                        written.append(_copy(sub / name, dest / fold.name / marker.parent.name / sub.name / name))
     if not written:
         raise FileNotFoundError(f"{run}: no finished fold and no results.json to keep")
     return written

@@ -67,3 +67,16 @@ def test_keeps_a_stage_training_curve_and_hard_example_counts(tmp_path):
     keep_results.keep(run, tmp_path / "results")
     kept = tmp_path / "results" / "loso" / "fold-00" / "train"
     assert sorted(p.name for p in kept.iterdir()) == ["hard_examples.npz", "metrics.jsonl", "stage.json"]
+
+
+def test_keeps_each_subnetwork_loss_picture_but_not_its_checkpoints(tmp_path):
+    run = _run(tmp_path)
+    stage = run / "fold-00" / "augment"
+    (stage / "class-0" / "checkpoints" / "latest").mkdir(parents=True)
+    (stage / "stage.json").write_text("{}")
+    for name in ("losses.png", "metrics.jsonl", "train_summary.json"):
+        (stage / "class-0" / name).write_text("x")
+    keep_results.keep(run, tmp_path / "results")
+    kept = tmp_path / "results" / "loso" / "fold-00" / "augment"
+    assert sorted(p.name for p in kept.iterdir()) == ["class-0", "stage.json"]
+    assert [p.name for p in (kept / "class-0").iterdir()] == ["losses.png"]
