@@ -18,7 +18,7 @@ The other methods on the same folds (``--config.augmenter.method=...``, workdir
 runs/yi2020_emodb_<method>; + DNN at the validation-chosen m, +- 2; wall time for 10 folds
 on one core): ADAN (``--config.augmenter.epochs=800``) 72.15 / 70.27, 51 min; SMOTE 75.51 /
 73.65, 30 min; duplication 75.51 / 73.22, 19 min; noise 74.39 / 72.20, 25 min; AAE 72.90 /
-70.65, 80 min.
+70.65, 80 min; GAN (one per class) 73.64 / 71.31, 39 min; cGAN 73.46 / 71.05, 29 min.
 Records: results/yi2020_emodb_<method>/; BUILD_NOTES.md "Yi 2020" holds the table and curves.
 Smoke mode: ``configs/yi2020_emodb.py:smoke``.
 """
