@@ -11,7 +11,8 @@ augmentation: DNN 33.92, SVM 37.42; WADAN + SVM 37.33. Ran on dev-cpu, a 2-core 
 Zen 3 VM, pinned to one core, the other core busy: 40 min (10 min a fold).
 Other methods (``--config.augmenter.method=...``), + DNN at the validation-chosen m (+- 3),
 SVM in brackets: ADAN (``--config.augmenter.epochs=800``) 36.58 (38.08), 26 min for the 4
-folds; SMOTE 34.50 (38.08), noise 33.58 (37.92), duplication 33.67 (37.75), 10-11 min each.
+folds; SMOTE 34.50 (38.08), noise 33.58 (37.92), duplication 33.67 (37.75), 10-11 min each;
+AAE 32.83 (35.08), 38 min; GAN (one per class) 34.58 (37.33), 15 min; cGAN 33.75 (36.08), 16 min.
 Records: results/yi2020_casia_<method>/.
 Smoke mode: ``configs/yi2020_casia.py:smoke``.
 """
