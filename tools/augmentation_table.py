@@ -20,8 +20,8 @@ method and classifier (DNN, linear SVM) it prints, pooled over the folds:
 "none" (no augmentation) is m = 0 of any run: every method trains the same classifiers on
 the same real vectors there, so it needs no run of its own. The runs must be of one
 corpus. Only folds finished in every run given are used (``--all-folds`` to pool each
-run's own folds), so rows compare like with like. ``--png`` draws the pooled test curves over m (Fig. 6); ``--json`` prints
-everything as JSON instead of Markdown.
+run's own folds), so rows compare like with like. ``--png`` draws the pooled test curves
+over m (Fig. 6); ``--json`` prints everything as JSON instead of Markdown.
 """
 
 from __future__ import annotations
@@ -161,8 +161,8 @@ def _pct(score: dict | None, key: str) -> str:
 
 def markdown(rows: list[dict]) -> str:
     lines = [
-        "| method | classifier | folds | ours, m chosen on validation: WA / UA | ours, best m on test (m): WA / UA "
-        "| ours at the paper's m (m): WA / UA | paper: WA / UA | MMD, ours (paper) |",
+        ("| method | classifier | folds | ours, m chosen on validation: WA / UA | ours, best m on test (m): WA / UA "
+         "| ours at the paper's m (m): WA / UA | paper: WA / UA | MMD, ours (paper) |"),
         "|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:

@@ -34,27 +34,24 @@ def keep(run: pathlib.Path, dest_root: pathlib.Path) -> list[pathlib.Path]:
     if not run.is_dir():
         raise FileNotFoundError(f"{run}: no such run folder")
     dest = dest_root / run.name
-    written = []
-    for name in RUN_FILES:
-        if (run / name).is_file():
-            written.append(_copy(run / name, dest / name))
+    written = _copy_present(run, RUN_FILES, dest)
     for fold in sorted(run.glob("fold-*")):
         if not (fold / "eval.json").is_file():
             continue  # unfinished: its checkpoints are not kept, so it must retrain anyway
-        for name in FOLD_FILES:
-            if (fold / name).is_file():
-                written.append(_copy(fold / name, dest / fold.name / name))
+        written += _copy_present(fold, FOLD_FILES, dest / fold.name)
         for marker in sorted(fold.glob(f"*/{STAGE_MARKER}")):  # a staged system's per-stage records
-            for name in (STAGE_MARKER, *STAGE_FILES):
-                if (marker.parent / name).is_file():
-                    written.append(_copy(marker.parent / name, dest / fold.name / marker.parent.name / name))
-            for sub in sorted(p for p in marker.parent.iterdir() if p.is_dir()):
-                for name in SUBNETWORK_FILES:
-                    if (sub / name).is_file():
-                        written.append(_copy(sub / name, dest / fold.name / marker.parent.name / sub.name / name))
+            stage = marker.parent
+            written += _copy_present(stage, (STAGE_MARKER, *STAGE_FILES), dest / fold.name / stage.name)
+            for sub in sorted(p for p in stage.iterdir() if p.is_dir()):
+                written += _copy_present(sub, SUBNETWORK_FILES, dest / fold.name / stage.name / sub.name)
     if not written:
         raise FileNotFoundError(f"{run}: no finished fold and no results.json to keep")
     return written
+
+
+def _copy_present(src_dir: pathlib.Path, names, dst_dir: pathlib.Path) -> list[pathlib.Path]:
+    """Copy those of ``names`` that exist in ``src_dir`` into ``dst_dir``."""
+    return [_copy(src_dir / name, dst_dir / name) for name in names if (src_dir / name).is_file()]
 
 
 def _copy(src: pathlib.Path, dst: pathlib.Path) -> pathlib.Path:
